@@ -1,0 +1,16 @@
+using DebertaSharp.Benchmarks;
+
+// dotnet run -c Release --project bench/DebertaSharp.Benchmarks -- forward --shapes 1x128,8x128,32x128,1x512
+// dotnet run -c Release --project bench/DebertaSharp.Benchmarks -- tokenize
+return args.Length > 0 ? args[0] switch
+{
+    "forward" => ForwardBenchmark.Run(args[1..]),
+    "tokenize" => TokenizeBenchmark.Run(args[1..]),
+    _ => Usage(),
+} : Usage();
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: DebertaSharp.Benchmarks forward [--shapes BxS,...] | tokenize");
+    return 2;
+}

@@ -1,0 +1,3 @@
+using DebertaSharp.Cli;
+
+return CliApp.Run(args, Console.Out, Console.Error);
