@@ -1,6 +1,187 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using TorchSharp;
+using static TorchSharp.torch;
+
 namespace DebertaSharp.Benchmarks;
 
+/// <summary>
+/// <c>forward</c>: times <see cref="DebertaModel"/> at microsoft/deberta-base's shape (random weights, fp32, no grad)
+/// against ONNX Runtime on the anchor graph (anchors/deberta_base_graph.onnx, Hugging Face's DebertaModel exported
+/// with the same configuration), in the same process, with the same thread count, interleaved per shape.
+/// Prints <c>&lt;B&gt;x&lt;S&gt; debertasharp_ms=&lt;median&gt; ort_ms=&lt;median&gt; ratio=&lt;debertasharp/ort&gt;</c> per shape, then peak memory.
+/// </summary>
 internal static class ForwardBenchmark
 {
-    public static int Run(string[] args) => throw new NotImplementedException();
+    private const long AnchorWeightBytes = 553_933_824; // anchors/README.md: the graph's external float data
+
+    public static int Run(string[] args)
+    {
+        string shapesArg = "1x128,8x128,32x128,1x512";
+        int threads = 2, runs = 8, largeRuns = 3;
+        bool skipOrt = false;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--shapes": shapesArg = args[++i]; break;
+                case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--runs": runs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--large-runs": largeRuns = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--skip-ort": skipOrt = true; break;
+                default:
+                    Console.Error.WriteLine($"unknown argument '{args[i]}'; usage: forward [--shapes BxS,...] [--threads N] [--runs N] [--large-runs N] [--skip-ort]");
+                    return 2;
+            }
+        }
+        var shapes = shapesArg.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(s =>
+        {
+            var p = s.Split('x');
+            return (B: int.Parse(p[0], CultureInfo.InvariantCulture), S: int.Parse(p[1], CultureInfo.InvariantCulture));
+        }).ToArray();
+
+        torch.set_num_threads(threads);
+        torch.set_num_interop_threads(1);
+        torch.manual_seed(0);
+        Console.WriteLine($"# DebertaModel (microsoft/deberta-base shape, random weights, fp32, no grad) vs ONNX Runtime {OrtVersion()}; threads={threads}; median of {runs} runs ({largeRuns} where B*S >= 4096) after one warm-up; {RuntimeInformation.OSArchitecture}, {Environment.ProcessorCount} cores");
+
+        using var model = new DebertaModel(DebertaConfig.Base);
+        model.eval();
+        using var session = skipOrt ? null : CreateOrtSession(threads);
+
+        double oursPeak = 0, ortPeak = 0;
+        foreach (var (b, s) in shapes)
+        {
+            int n = (long)b * s >= 4096 ? largeRuns : runs;
+            long[] ids = RandomIds(b, s, seed: b * 1000 + s);
+
+            ResetPeakRss();
+            double ours = Median(TimeRuns(n, () =>
+            {
+                using var scope = torch.NewDisposeScope();
+                using var noGrad = torch.no_grad();
+                var inputIds = torch.tensor(ids, new long[] { b, s }, dtype: ScalarType.Int64);
+                var mask = torch.ones(b, s, dtype: ScalarType.Int64);
+                var output = model.Forward(inputIds, mask);
+                _ = output.LastHiddenState.shape; // the forward is synchronous on CPU
+            }));
+            oursPeak = Math.Max(oursPeak, PeakRssMb());
+
+            string ortPart = "ort_ms=skipped ratio=n/a";
+            if (session is not null)
+            {
+                ResetPeakRss();
+                double ort = Median(TimeRuns(n, () =>
+                {
+                    var idsT = new DenseTensor<long>(ids, new[] { b, s });
+                    var maskT = new DenseTensor<long>(Enumerable.Repeat(1L, b * s).ToArray(), new[] { b, s });
+                    using var results = session.Run(new[]
+                    {
+                        NamedOnnxValue.CreateFromTensor("input_ids", idsT),
+                        NamedOnnxValue.CreateFromTensor("attention_mask", maskT),
+                    });
+                    _ = results.First().AsTensor<float>().Length;
+                }));
+                ortPeak = Math.Max(ortPeak, PeakRssMb());
+                ortPart = $"ort_ms={ort.ToString("F1", CultureInfo.InvariantCulture)} ratio={(ours / ort).ToString("F3", CultureInfo.InvariantCulture)}";
+            }
+            Console.WriteLine($"{b}x{s} debertasharp_ms={ours.ToString("F1", CultureInfo.InvariantCulture)} {ortPart}");
+        }
+        Console.WriteLine($"peak_rss_mb debertasharp={oursPeak:F0} ort={ortPeak:F0} (process peak resident memory while each engine ran; both models are loaded throughout)");
+        return 0;
+    }
+
+    private static long[] RandomIds(int b, int s, int seed)
+    {
+        var rng = new Random(seed);
+        var ids = new long[b * s];
+        for (int i = 0; i < ids.Length; i++) ids[i] = rng.Next(4, 1000);
+        return ids;
+    }
+
+    private static double[] TimeRuns(int n, Action run)
+    {
+        run(); // warm-up
+        var times = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            run();
+            times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        return times;
+    }
+
+    private static double Median(double[] xs)
+    {
+        var sorted = xs.OrderBy(x => x).ToArray();
+        int m = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
+    }
+
+    private static string OrtVersion() =>
+        typeof(InferenceSession).Assembly.GetName().Version?.ToString(3) ?? "?";
+
+    /// <summary>Copies the anchor graph next to a generated external-weights file (once; reused while its size is right) and opens it.</summary>
+    private static InferenceSession CreateOrtSession(int threads)
+    {
+        string source = Path.Combine(AppContext.BaseDirectory, "anchors", "deberta_base_graph.onnx");
+        string dir = Path.Combine(Path.GetTempPath(), "debertasharp-bench-anchor");
+        Directory.CreateDirectory(dir);
+        string graph = Path.Combine(dir, "deberta_base_graph.onnx");
+        File.Copy(source, graph, overwrite: true);
+        string weights = Path.Combine(dir, "deberta_base.weights");
+        if (!File.Exists(weights) || new FileInfo(weights).Length != AnchorWeightBytes)
+            WriteRandomWeights(weights);
+        var options = new SessionOptions
+        {
+            IntraOpNumThreads = threads,
+            InterOpNumThreads = 1,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        };
+        return new InferenceSession(graph, options);
+    }
+
+    /// <summary>normal(0, 0.02) fp32 values, written through a temporary file.</summary>
+    private static void WriteRandomWeights(string path)
+    {
+        string tmp = path + ".tmp";
+        using (var f = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        {
+            const int chunk = 1 << 22; // floats
+            long remaining = AnchorWeightBytes / 4;
+            var gen = new torch.Generator(1234);
+            var buffer = new float[chunk];
+            while (remaining > 0)
+            {
+                int n = (int)Math.Min(chunk, remaining);
+                using var t = torch.randn(n, generator: gen).mul_(0.02);
+                t.data<float>().CopyTo(buffer, 0);
+                f.Write(MemoryMarshal.AsBytes(buffer.AsSpan(0, n)));
+                remaining -= n;
+            }
+        }
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    private static void ResetPeakRss()
+    {
+        try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    private static double PeakRssMb()
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/self/status"))
+                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    return double.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
+        }
+        catch (IOException) { }
+        return Environment.WorkingSet / (1024.0 * 1024.0);
+    }
 }

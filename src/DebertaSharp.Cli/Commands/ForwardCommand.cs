@@ -1,7 +1,119 @@
+using DebertaSharp.Serialization;
+using TorchSharp;
+using static TorchSharp.torch;
+
 namespace DebertaSharp.Cli;
 
-/// <summary><c>deberta forward</c>: not yet implemented (issue 2).</summary>
+/// <summary>
+/// <c>deberta forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--output-hidden-states]
+/// [--output-attentions] [--head auto|base|masked-lm|sequence-classification|token-classification|question-answering]
+/// [--dtype float32|float16|bfloat16]</c>: runs a checkpoint on the <c>input.*</c> tensors of a safetensors file and
+/// writes <c>output.&lt;field&gt;</c> tensors (fp32) named as Hugging Face's output fields.
+/// </summary>
 internal static class ForwardCommand
 {
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => throw new NotImplementedException("forward");
+    internal const string Help = """
+        usage: deberta forward --model DIR --inputs IN.safetensors --output OUT.safetensors
+                               [--output-hidden-states] [--output-attentions]
+                               [--head auto|base|masked-lm|sequence-classification|token-classification|question-answering]
+                               [--dtype float32|float16|bfloat16]
+
+        Loads the checkpoint in DIR (config.json + model.safetensors, sharded safetensors or pytorch_model.bin), runs it
+        in evaluation mode on the tensors of IN.safetensors named input.input_ids, input.attention_mask,
+        input.token_type_ids, input.position_ids, input.inputs_embeds, input.labels, input.start_positions,
+        input.end_positions (ids and masks int64; labels int64 or float; other tensors in the file are ignored) and
+        writes OUT.safetensors with output.<field> in fp32: last_hidden_state, logits, start_logits, end_logits, loss,
+        hidden_states.<i>, attentions.<i>. The model class comes from config.json "architectures" unless --head says
+        otherwise. OUT is replaced only when the whole file has been written.
+        """;
+
+    private static readonly string[] Heads = ["auto", "base", "masked-lm", "sequence-classification", "token-classification", "question-answering"];
+    private static readonly string[] DTypes = ["float32", "float16", "bfloat16"];
+    private static readonly string[] KnownInputs =
+        ["input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds", "labels", "start_positions", "end_positions"];
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var a = new CliArgs(args, ["--model", "--inputs", "--output", "--head", "--dtype"], ["--output-hidden-states", "--output-attentions"]);
+        if (a.Help)
+        {
+            stdout.WriteLine(Help);
+            return 0;
+        }
+        string modelDir = a.Require("--model"), inputsPath = a.Require("--inputs"), outputPath = a.Require("--output");
+        DebertaHead? head = a.Choice("--head", Heads) switch
+        {
+            null or "auto" => null,
+            "base" => DebertaHead.Base,
+            "masked-lm" => DebertaHead.MaskedLM,
+            "sequence-classification" => DebertaHead.SequenceClassification,
+            "token-classification" => DebertaHead.TokenClassification,
+            _ => DebertaHead.QuestionAnswering,
+        };
+        ScalarType dtype = a.Choice("--dtype", DTypes) switch
+        {
+            "float16" => ScalarType.Float16,
+            "bfloat16" => ScalarType.BFloat16,
+            _ => ScalarType.Float32,
+        };
+        if (!Directory.Exists(modelDir)) throw new DirectoryNotFoundException($"--model: folder '{modelDir}' does not exist");
+        if (!File.Exists(inputsPath)) throw new FileNotFoundException($"--inputs: file '{inputsPath}' does not exist", inputsPath);
+        string? outDir = Path.GetDirectoryName(Path.GetFullPath(outputPath));
+        if (outDir is not null && !Directory.Exists(outDir)) throw new DirectoryNotFoundException($"--output: folder '{outDir}' does not exist");
+
+        using var scope = torch.NewDisposeScope();
+        var tensors = SafeTensors.Load(inputsPath);
+        var inputs = ReadInputs(tensors, inputsPath, dtype, a.Has("--output-hidden-states"), a.Has("--output-attentions"));
+
+        using var model = DebertaPreTrainedModel.FromPretrained(modelDir, dtype: dtype, head: head,
+            options: new PretrainedLoadOptions { Log = message => stderr.WriteLine($"deberta forward: {message}") });
+        model.eval();
+        ModelOutput output;
+        using (torch.no_grad())
+            output = model.Forward(inputs);
+
+        var named = output.NamedTensors()
+            .Select(kv => new KeyValuePair<string, Tensor>("output." + kv.Key, kv.Value.detach().to(ScalarType.Float32).contiguous()))
+            .ToList();
+        SafeTensors.Save(outputPath, named, new Dictionary<string, string> { ["format"] = "pt" });
+        stdout.WriteLine($"{model.GetType().Name}: wrote {named.Count} tensors to {outputPath}");
+        return 0;
+    }
+
+    private static DebertaInputs ReadInputs(Dictionary<string, Tensor> file, string path, ScalarType dtype, bool hidden, bool attentions)
+    {
+        Tensor? Get(string name) => file.TryGetValue("input." + name, out var t) ? t : null;
+        foreach (string key in file.Keys.Where(k => k.StartsWith("input.", StringComparison.Ordinal)))
+        {
+            if (Array.IndexOf(KnownInputs, key["input.".Length..]) < 0)
+                throw new ArgumentException($"{path}: unknown input tensor '{key}' (known: {string.Join(", ", KnownInputs.Select(k => "input." + k))})");
+        }
+        Tensor? ids = Get("input_ids"), embeds = Get("inputs_embeds");
+        if (ids is null && embeds is null)
+            throw new ArgumentException($"{path}: has neither input.input_ids nor input.inputs_embeds");
+        foreach (string name in new[] { "input_ids", "attention_mask", "token_type_ids", "position_ids", "start_positions", "end_positions" })
+        {
+            var t = Get(name);
+            if (t is not null && t.dtype != ScalarType.Int64)
+                throw new ArgumentException($"{path}: input.{name} must be int64, not {t.dtype}");
+        }
+        var labels = Get("labels");
+        if (labels is not null && labels.dtype != ScalarType.Int64 && !labels.is_floating_point())
+            throw new ArgumentException($"{path}: input.labels must be int64 or floating point, not {labels.dtype}");
+        if (embeds is not null && !embeds.is_floating_point())
+            throw new ArgumentException($"{path}: input.inputs_embeds must be floating point, not {embeds.dtype}");
+        return new DebertaInputs
+        {
+            InputIds = ids,
+            AttentionMask = Get("attention_mask"),
+            TokenTypeIds = Get("token_type_ids"),
+            PositionIds = Get("position_ids"),
+            InputsEmbeds = embeds?.to(dtype),
+            Labels = labels,
+            StartPositions = Get("start_positions"),
+            EndPositions = Get("end_positions"),
+            OutputHiddenStates = hidden,
+            OutputAttentions = attentions,
+        };
+    }
 }

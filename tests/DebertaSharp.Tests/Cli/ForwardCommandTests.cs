@@ -1,0 +1,231 @@
+using System.Diagnostics;
+using DebertaSharp.Cli;
+using DebertaSharp.Serialization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DebertaSharp.Tests.Cli;
+
+/// <summary>
+/// The <c>deberta forward</c> contract (issue 2): for every reference case, the command's output file holds exactly
+/// the expected <c>output.*</c> tensors, equal to Hugging Face's within the fixtures' tolerances.
+/// </summary>
+public class ForwardCommandTests
+{
+    private const double Atol = 1e-4, LossRtol = 1e-5;
+
+    /// <summary>(checkpoint folder, expected file) pairs relative to the fixtures folder, for every model case.</summary>
+    public static TheoryData<string, string> ModelCases()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (string root in new[] { "models", Path.Combine("extra", "models") })
+        {
+            foreach (string dir in Directory.GetDirectories(TestPaths.Fixture(root)).SelectMany(Directory.GetDirectories).Order(StringComparer.Ordinal))
+            {
+                foreach (string f in Directory.GetFiles(dir, "expected*.safetensors").Order(StringComparer.Ordinal))
+                {
+                    string name = Path.GetFileName(f);
+                    if (name.Contains("_compute", StringComparison.Ordinal) || name == "expected_mask3d.safetensors") continue;
+                    data.Add(Path.GetRelativePath(TestPaths.Fixtures, dir), name);
+                }
+            }
+        }
+        foreach (string dir in new[] { Path.Combine("extra", "hub_style_mlm"), Path.Combine("extra", "bare_base") })
+            data.Add(dir, "expected.safetensors");
+        foreach (string dir in Directory.GetDirectories(TestPaths.Fixture("extra", "label_rules")).Order(StringComparer.Ordinal))
+            data.Add(Path.GetRelativePath(TestPaths.Fixtures, dir), "expected.safetensors");
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(ModelCases))]
+    public void ReproducesHuggingFace(string modelDir, string expectedFile)
+    {
+        string expected = TestPaths.Fixture(modelDir, expectedFile);
+        var want = Outputs(expected);
+        bool hidden = want.Keys.Any(k => k.StartsWith("output.hidden_states.", StringComparison.Ordinal));
+        bool attentions = want.Keys.Any(k => k.StartsWith("output.attentions.", StringComparison.Ordinal));
+        using var tmp = TestPaths.TempDir();
+        var args = new List<string> { "forward", "--model", TestPaths.Fixture(modelDir), "--inputs", expected, "--output", tmp["out.safetensors"] };
+        if (hidden) args.Add("--output-hidden-states");
+        if (attentions) args.Add("--output-attentions");
+        var (code, _, err) = RunInProcess([.. args]);
+        Assert.True(code == 0, err);
+        AssertOutputsMatch(want, Outputs(tmp["out.safetensors"]), Atol);
+    }
+
+    /// <summary>Every checkpoint format of the formats fixture reproduces its expected file (fp16/bf16 weights computed in fp32).</summary>
+    [Theory]
+    [InlineData("safetensors_fp32", "expected_fp32.safetensors", null)]
+    [InlineData("safetensors_sharded", "expected_fp32.safetensors", null)]
+    [InlineData("bin_zip", "expected_fp32.safetensors", null)]
+    [InlineData("bin_legacy", "expected_fp32.safetensors", null)]
+    [InlineData("safetensors_fp16", "expected_fp16_weights_fp32_compute.safetensors", "float32")]
+    [InlineData("safetensors_bf16", "expected_bf16_weights_fp32_compute.safetensors", "float32")]
+    public void EveryCheckpointFormat(string folder, string expectedFile, string? dtype)
+    {
+        string expected = TestPaths.Fixture("formats", expectedFile);
+        using var tmp = TestPaths.TempDir();
+        var args = new List<string> { "forward", "--model", TestPaths.Fixture("formats", folder), "--inputs", expected, "--output", tmp["o.safetensors"] };
+        if (dtype is not null) args.AddRange(["--dtype", dtype]);
+        var (code, _, err) = RunInProcess([.. args]);
+        Assert.True(code == 0, err);
+        AssertOutputsMatch(Outputs(expected), Outputs(tmp["o.safetensors"]), Atol);
+    }
+
+    [Fact]
+    public void ProblemTypes()
+    {
+        foreach (string dir in Directory.GetDirectories(TestPaths.Fixture("models", "problem_types")))
+        {
+            string expected = Path.Combine(dir, "expected.safetensors");
+            using var tmp = TestPaths.TempDir();
+            var (code, _, err) = RunInProcess(["forward", "--model", dir, "--inputs", expected, "--output", tmp["o.safetensors"]]);
+            Assert.True(code == 0, dir + ": " + err);
+            AssertOutputsMatch(Outputs(expected), Outputs(tmp["o.safetensors"]), Atol);
+        }
+    }
+
+    /// <summary>Half-precision compute (--dtype) against Hugging Face's own half-precision run on CPU: same outputs up to half-precision rounding.</summary>
+    [Theory]
+    [InlineData("bfloat16", "expected_bf16_compute.safetensors", 0.08)]
+    [InlineData("float16", "expected_fp16_compute.safetensors", 0.01)]
+    public void HalfPrecisionCompute(string dtype, string expectedFile, double atol)
+    {
+        foreach (string dir in Directory.GetDirectories(TestPaths.Fixture("extra", "models")).Select(d => Path.Combine(d, "base")))
+        {
+            string expected = Path.Combine(dir, expectedFile);
+            if (!File.Exists(expected)) continue;
+            using var tmp = TestPaths.TempDir();
+            var (code, _, err) = RunInProcess(["forward", "--model", dir, "--inputs", expected, "--output", tmp["o.safetensors"], "--dtype", dtype]);
+            Assert.True(code == 0, dir + ": " + err);
+            AssertOutputsMatch(Outputs(expected), Outputs(tmp["o.safetensors"]), atol, lossRtol: 1e-2, context: dir);
+        }
+    }
+
+    [Fact]
+    public void HeadFlagOverridesArchitectures()
+    {
+        // A masked-LM checkpoint run as the base model gives the base model's outputs (its encoder is shared).
+        string dir = TestPaths.Fixture("models", "rel_c2p_p2c", "masked_lm");
+        string expected = TestPaths.Fixture("models", "rel_c2p_p2c", "masked_lm", "expected_single.safetensors");
+        using var tmp = TestPaths.TempDir();
+        var (code, stdout, err) = RunInProcess(["forward", "--model", dir, "--inputs", expected, "--output", tmp["o.safetensors"], "--head", "base", "--output-hidden-states"]);
+        Assert.True(code == 0, err);
+        Assert.Contains("DebertaModel", stdout);
+        var got = Outputs(tmp["o.safetensors"]);
+        var want = Outputs(expected);
+        Assert.Contains("output.last_hidden_state", got.Keys);
+        Assert.DoesNotContain("output.logits", got.Keys);
+        int last = want.Keys.Count(k => k.StartsWith("output.hidden_states.", StringComparison.Ordinal)) - 1;
+        AssertClose(want[$"output.hidden_states.{last}"], got["output.last_hidden_state"], Atol, "last_hidden_state");
+    }
+
+    [Fact]
+    public void ErrorsNameTheProblemAndKeepAGoodOutputFile()
+    {
+        using var tmp = TestPaths.TempDir();
+        string dir = TestPaths.Fixture("models", "rel_c2p_p2c", "base");
+        string good = TestPaths.Fixture("models", "rel_c2p_p2c", "base", "expected_single.safetensors");
+        string output = tmp["out.safetensors"];
+        File.WriteAllText(output, "precious");
+
+        // ids out of range
+        var ids = torch.tensor(new long[] { 1, 5, 100000 }, new long[] { 1, 3 });
+        SafeTensors.Save(tmp["bad_ids.safetensors"], [new("input.input_ids", ids)]);
+        var (code, _, err) = RunInProcess(["forward", "--model", dir, "--inputs", tmp["bad_ids.safetensors"], "--output", output]);
+        Assert.Equal(1, code);
+        Assert.Contains("input_ids", err);
+        Assert.Contains("100000", err);
+
+        // missing model folder, corrupt inputs file, unknown input tensor
+        (code, _, err) = RunInProcess(["forward", "--model", tmp["nope"], "--inputs", good, "--output", output]);
+        Assert.Equal(1, code);
+        Assert.Contains(tmp["nope"], err);
+        File.WriteAllBytes(tmp["corrupt.safetensors"], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        (code, _, err) = RunInProcess(["forward", "--model", dir, "--inputs", tmp["corrupt.safetensors"], "--output", output]);
+        Assert.Equal(1, code);
+        Assert.Contains("corrupt.safetensors", err);
+        SafeTensors.Save(tmp["unknown.safetensors"], [new("input.input_ids", torch.tensor(new long[] { 1, 5 }, new long[] { 1, 2 })), new("input.bogus", torch.zeros(1))]);
+        (code, _, err) = RunInProcess(["forward", "--model", dir, "--inputs", tmp["unknown.safetensors"], "--output", output]);
+        Assert.Equal(1, code);
+        Assert.Contains("input.bogus", err);
+
+        // usage errors: exit 2
+        (code, _, err) = RunInProcess(["forward", "--model", dir, "--inputs", good, "--output", output, "--head", "classifier"]);
+        Assert.Equal(2, code);
+        Assert.Contains("--head", err);
+        (code, _, err) = RunInProcess(["forward", "--model", dir, "--inputs", good]);
+        Assert.Equal(2, code);
+        Assert.Contains("--output", err);
+        (code, _, err) = RunInProcess(["forward", "--model", dir, "--inputs", good, "--output", output, "--dtype", "float64"]);
+        Assert.Equal(2, code);
+
+        Assert.Equal("precious", File.ReadAllText(output));
+    }
+
+    /// <summary>The built <c>deberta</c> program itself, as a user runs it.</summary>
+    [Fact]
+    public void ProcessContract()
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "deberta.dll");
+        Assert.True(File.Exists(dll), dll);
+        string expected = TestPaths.Fixture("models", "rel_c2p_clamped", "sequence_classification", "expected_padded.safetensors");
+        using var tmp = TestPaths.TempDir();
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in new[] { dll, "forward", "--model", TestPaths.Fixture("models", "rel_c2p_clamped", "sequence_classification"),
+                     "--inputs", expected, "--output", tmp["o.safetensors"], "--output-attentions", "--output-hidden-states" })
+            psi.ArgumentList.Add(arg);
+        using var p = Process.Start(psi)!;
+        string stderr = p.StandardError.ReadToEnd();
+        p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, stderr);
+        AssertOutputsMatch(Outputs(expected), Outputs(tmp["o.safetensors"]), Atol);
+
+        var bad = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in new[] { dll, "forward", "--bogus" }) bad.ArgumentList.Add(arg);
+        using var q = Process.Start(bad)!;
+        string err = q.StandardError.ReadToEnd();
+        q.WaitForExit();
+        Assert.NotEqual(0, q.ExitCode);
+        Assert.Contains("--bogus", err);
+    }
+
+    internal static (int Code, string Stdout, string Stderr) RunInProcess(string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = CliApp.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    private static Dictionary<string, Tensor> Outputs(string path) =>
+        SafeTensors.Load(path).Where(kv => kv.Key.StartsWith("output.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key, kv => kv.Value);
+
+    internal static void AssertOutputsMatch(Dictionary<string, Tensor> want, Dictionary<string, Tensor> got, double atol, double lossRtol = LossRtol, string context = "")
+    {
+        Assert.Equal(want.Keys.Order(StringComparer.Ordinal), got.Keys.Order(StringComparer.Ordinal));
+        foreach (var (name, w) in want)
+        {
+            var g = got[name];
+            Assert.Equal(ScalarType.Float32, g.dtype);
+            Assert.Equal(w.shape, g.shape);
+            if (name == "output.loss")
+            {
+                double wl = w.to(ScalarType.Float64).item<double>(), gl = g.to(ScalarType.Float64).item<double>();
+                if (double.IsNaN(wl)) { Assert.True(double.IsNaN(gl), $"{context} loss: expected NaN, got {gl}"); continue; }
+                Assert.True(Math.Abs(wl - gl) <= lossRtol * Math.Max(Math.Abs(wl), 1e-12) + 1e-7, $"{context} loss: expected {wl}, got {gl}");
+                continue;
+            }
+            AssertClose(w, g, atol, context + " " + name);
+        }
+    }
+
+    internal static void AssertClose(Tensor want, Tensor got, double atol, string name)
+    {
+        Assert.Equal(want.shape, got.shape);
+        double diff = (want.to(ScalarType.Float64) - got.to(ScalarType.Float64)).abs().max().item<double>();
+        Assert.True(diff <= atol, $"{name}: max abs diff {diff:E3} > {atol:E1}");
+    }
+}
