@@ -51,13 +51,16 @@ internal static class PretrainedLoader
                         ? $"the checkpoint has both MLM layouts; config.json's legacy: {(legacy ? "true" : "false")} decides"
                         : $"the checkpoint has no MLM head weights; config.json's legacy: {(legacy ? "true" : "false")} decides";
                 }
-                if (legacy && config.EffectiveEmbeddingSize != config.HiddenSize && !hasCls) { }
                 if (legacy != config.Legacy) config = config with { Legacy = legacy };
                 mlmHead = legacy ? "legacy" : "lm_predictions";
                 Log($"masked LM head: {(legacy ? "legacy cls.predictions" : "lm_predictions.lm_head")} ({mlmReason})");
             }
 
+            // dtype: the requested one, else the checkpoint's floating dtype (HF 5.x dtype="auto").
+            var ckptDtype = checkpoint.Values.FirstOrDefault(t => t.is_floating_point())?.dtype ?? ScalarType.Float32;
+            var modelDtype = dtype ?? ckptDtype;
             var model = DebertaPreTrainedModel.Create(config, head);
+            if (modelDtype != ScalarType.Float32) model.to(modelDtype);   // replaces the parameters: take the state dict after
             var expected = model.StateDictForSave();
             bool hasPositions = config.PositionBiasedInput;
             bool tiedDecoder = config.TieWordEmbeddings != false;
@@ -97,11 +100,6 @@ internal static class PretrainedLoader
                 throw new CheckpointFormatException(dir, bodyMissing[0],
                     $"the checkpoint lacks {bodyMissing.Count} weight(s) of the encoder: {string.Join(", ", bodyMissing.Take(20))}" +
                     (bodyMissing.Count > 20 ? ", ..." : "") + " (PretrainedLoadOptions.AllowMissingWeights leaves them initialised)");
-
-            // dtype: the requested one, else the checkpoint's floating dtype (HF 5.x dtype="auto").
-            var ckptDtype = checkpoint.Values.FirstOrDefault(t => t.is_floating_point())?.dtype ?? ScalarType.Float32;
-            var modelDtype = dtype ?? ckptDtype;
-            if (modelDtype != ScalarType.Float32) model.to(modelDtype);
 
             using (no_grad())
             {
