@@ -25,6 +25,14 @@ public sealed class DebertaModel : DebertaPreTrainedModel
     /// <inheritdoc/>
     public override DebertaHead Head => DebertaHead.Base;
 
+    /// <summary>Loads a checkpoint folder as a <see cref="DebertaModel"/> (see <see cref="DebertaPreTrainedModel.FromPretrained"/>).</summary>
+    /// <param name="dir">The checkpoint folder.</param>
+    /// <param name="dtype">The model dtype; null keeps the checkpoint's.</param>
+    /// <param name="device">Where to put the model; null for the CPU.</param>
+    /// <param name="options">Loading options.</param>
+    public static DebertaModel FromPretrained(string dir, ScalarType? dtype = null, Device? device = null, PretrainedLoadOptions? options = null) =>
+        (DebertaModel)DebertaPreTrainedModel.FromPretrained(dir, dtype, device, DebertaHead.Base, options);
+
     internal DebertaEmbeddings Embeddings => embeddings;
     internal DebertaEncoder Encoder => encoder;
 

@@ -36,6 +36,14 @@ public sealed class DebertaForMaskedLM : DebertaPreTrainedModel
     /// <inheritdoc/>
     public override DebertaHead Head => DebertaHead.MaskedLM;
 
+    /// <summary>Loads a checkpoint folder as a <see cref="DebertaForMaskedLM"/> (see <see cref="DebertaPreTrainedModel.FromPretrained"/>).</summary>
+    /// <param name="dir">The checkpoint folder.</param>
+    /// <param name="dtype">The model dtype; null keeps the checkpoint's.</param>
+    /// <param name="device">Where to put the model; null for the CPU.</param>
+    /// <param name="options">Loading options.</param>
+    public static DebertaForMaskedLM FromPretrained(string dir, ScalarType? dtype = null, Device? device = null, PretrainedLoadOptions? options = null) =>
+        (DebertaForMaskedLM)DebertaPreTrainedModel.FromPretrained(dir, dtype, device, DebertaHead.MaskedLM, options);
+
     /// <summary>Whether this model uses the legacy <c>cls.predictions</c> head.</summary>
     public bool UsesLegacyHead => cls is not null;
 
@@ -99,6 +107,14 @@ public sealed class DebertaForSequenceClassification : DebertaPreTrainedModel
     /// <inheritdoc/>
     public override DebertaHead Head => DebertaHead.SequenceClassification;
 
+    /// <summary>Loads a checkpoint folder as a <see cref="DebertaForSequenceClassification"/> (see <see cref="DebertaPreTrainedModel.FromPretrained"/>).</summary>
+    /// <param name="dir">The checkpoint folder.</param>
+    /// <param name="dtype">The model dtype; null keeps the checkpoint's.</param>
+    /// <param name="device">Where to put the model; null for the CPU.</param>
+    /// <param name="options">Loading options.</param>
+    public static DebertaForSequenceClassification FromPretrained(string dir, ScalarType? dtype = null, Device? device = null, PretrainedLoadOptions? options = null) =>
+        (DebertaForSequenceClassification)DebertaPreTrainedModel.FromPretrained(dir, dtype, device, DebertaHead.SequenceClassification, options);
+
     internal override DebertaModel Backbone => deberta;
 
     /// <inheritdoc/>
@@ -154,6 +170,14 @@ public sealed class DebertaForTokenClassification : DebertaPreTrainedModel
     /// <inheritdoc/>
     public override DebertaHead Head => DebertaHead.TokenClassification;
 
+    /// <summary>Loads a checkpoint folder as a <see cref="DebertaForTokenClassification"/> (see <see cref="DebertaPreTrainedModel.FromPretrained"/>).</summary>
+    /// <param name="dir">The checkpoint folder.</param>
+    /// <param name="dtype">The model dtype; null keeps the checkpoint's.</param>
+    /// <param name="device">Where to put the model; null for the CPU.</param>
+    /// <param name="options">Loading options.</param>
+    public static DebertaForTokenClassification FromPretrained(string dir, ScalarType? dtype = null, Device? device = null, PretrainedLoadOptions? options = null) =>
+        (DebertaForTokenClassification)DebertaPreTrainedModel.FromPretrained(dir, dtype, device, DebertaHead.TokenClassification, options);
+
     internal override DebertaModel Backbone => deberta;
 
     /// <inheritdoc/>
@@ -204,6 +228,14 @@ public sealed class DebertaForQuestionAnswering : DebertaPreTrainedModel
 
     /// <inheritdoc/>
     public override DebertaHead Head => DebertaHead.QuestionAnswering;
+
+    /// <summary>Loads a checkpoint folder as a <see cref="DebertaForQuestionAnswering"/> (see <see cref="DebertaPreTrainedModel.FromPretrained"/>).</summary>
+    /// <param name="dir">The checkpoint folder.</param>
+    /// <param name="dtype">The model dtype; null keeps the checkpoint's.</param>
+    /// <param name="device">Where to put the model; null for the CPU.</param>
+    /// <param name="options">Loading options.</param>
+    public static DebertaForQuestionAnswering FromPretrained(string dir, ScalarType? dtype = null, Device? device = null, PretrainedLoadOptions? options = null) =>
+        (DebertaForQuestionAnswering)DebertaPreTrainedModel.FromPretrained(dir, dtype, device, DebertaHead.QuestionAnswering, options);
 
     internal override DebertaModel Backbone => deberta;
 

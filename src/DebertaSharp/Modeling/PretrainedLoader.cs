@@ -86,8 +86,8 @@ internal static class PretrainedLoader
                 string bare = k.StartsWith(Prefix, StringComparison.Ordinal) ? k[Prefix.Length..] : k;
                 if (bare.EndsWith("position_ids", StringComparison.Ordinal)
                     || (!hasPositions && bare == "embeddings.position_embeddings.weight")
-                    || (tiedDecoder && bare is "cls.predictions.decoder.weight" or "cls.predictions.decoder.bias")
-                    || (bare == "cls.predictions.decoder.bias"))
+                    || (tiedDecoder && bare is "cls.predictions.decoder.weight" or "lm_predictions.lm_head.weight")
+                    || bare == "cls.predictions.decoder.bias")
                     ignored.Add(key);
                 else
                     unexpected.Add(key);
