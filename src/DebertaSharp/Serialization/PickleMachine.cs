@@ -1,0 +1,550 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Numerics;
+using System.Text;
+
+namespace DebertaSharp.Serialization;
+
+/// <summary>A Python tuple produced by the unpickler (structural equality, so it can be a dictionary key).</summary>
+internal sealed class PyTuple(object?[] items) : IEquatable<PyTuple>
+{
+    /// <summary>The empty tuple.</summary>
+    internal static readonly PyTuple Empty = new([]);
+
+    /// <summary>The elements.</summary>
+    internal object?[] Items { get; } = items;
+
+    /// <summary>Number of elements.</summary>
+    internal int Count => Items.Length;
+
+    /// <summary>Element <paramref name="i"/>.</summary>
+    internal object? this[int i] => Items[i];
+
+    /// <inheritdoc/>
+    public bool Equals(PyTuple? other) =>
+        other is not null && Items.Length == other.Items.Length && Items.Zip(other.Items).All(p => Equals(p.First, p.Second));
+
+    /// <inheritdoc/>
+    public override bool Equals(object? obj) => Equals(obj as PyTuple);
+
+    /// <inheritdoc/>
+    public override int GetHashCode()
+    {
+        var h = new HashCode();
+        foreach (object? o in Items)
+        {
+            h.Add(o);
+        }
+        return h.ToHashCode();
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => "(" + string.Join(", ", Items.Select(PickleMachine.Describe)) + ")";
+}
+
+/// <summary>A Python dict (or OrderedDict) produced by the unpickler; keeps insertion order.</summary>
+internal sealed class PyDict
+{
+    /// <summary>The entries, in insertion order.</summary>
+    internal OrderedDictionary<object, object?> Items { get; } = new();
+
+    /// <summary>State applied by BUILD (for an OrderedDict from torch.save: its <c>_metadata</c>), kept but unused.</summary>
+    internal object? State { get; set; }
+}
+
+/// <summary>A Python global (<c>module.name</c>) that the host has allowed.</summary>
+/// <param name="Module">The module.</param>
+/// <param name="Name">The qualified name in the module.</param>
+internal sealed record PyGlobal(string Module, string Name)
+{
+    /// <inheritdoc/>
+    public override string ToString() => Module + "." + Name;
+}
+
+/// <summary>What an unpickling is allowed to do: resolve globals, load persistent ids, call and build objects.</summary>
+internal interface IPickleHost
+{
+    /// <summary>Returns the object for global <paramref name="module"/>.<paramref name="name"/>, or throws when it is not allowed.</summary>
+    object ResolveGlobal(string module, string name);
+
+    /// <summary>Resolves a persistent id (BINPERSID), or throws when persistent ids are not expected.</summary>
+    object? PersistentLoad(object? pid);
+
+    /// <summary>Applies <paramref name="callable"/> (a resolved global) to <paramref name="args"/> (REDUCE).</summary>
+    object? Call(object? callable, PyTuple args);
+
+    /// <summary>Applies <paramref name="state"/> to <paramref name="target"/> (BUILD).</summary>
+    void Build(object? target, object? state);
+}
+
+/// <summary>
+/// A minimal, data-only pickle virtual machine for the subset of protocols 2-5 that <c>torch.save</c> writes.
+/// It never executes code: every global, call and BUILD goes through an <see cref="IPickleHost"/> that allows only
+/// what it knows. Opcodes that could construct arbitrary objects (INST, OBJ, NEWOBJ, EXT*) are refused.
+/// </summary>
+internal sealed class PickleMachine
+{
+    private const int MaxLineLength = 4096;
+
+    private readonly Stream _stream;
+    private readonly string _path;
+    private readonly IPickleHost _host;
+    private readonly List<object?> _stack = [];
+    private readonly List<int> _marks = [];
+    private readonly Dictionary<long, object?> _memo = [];
+
+    /// <summary>Creates an unpickler reading from <paramref name="stream"/>'s current position.</summary>
+    /// <param name="stream">The data; left just after the STOP opcode.</param>
+    /// <param name="path">The file name, for error messages.</param>
+    /// <param name="host">What the pickle may resolve and call.</param>
+    internal PickleMachine(Stream stream, string path, IPickleHost host)
+    {
+        _stream = stream;
+        _path = path;
+        _host = host;
+    }
+
+    /// <summary>Short description of an unpickled value, for error messages.</summary>
+    internal static string Describe(object? o) => o switch
+    {
+        null => "None",
+        string s => "'" + (s.Length > 60 ? s[..60] + "…" : s) + "'",
+        bool b => b ? "True" : "False",
+        long or BigInteger or double => Convert.ToString(o, CultureInfo.InvariantCulture)!,
+        PyTuple t => t.Count > 8 ? $"tuple of {t.Count}" : t.ToString(),
+        PyDict d => $"dict of {d.Items.Count}",
+        List<object?> l => $"list of {l.Count}",
+        byte[] b => $"bytes of {b.Length}",
+        _ => o.ToString() ?? o.GetType().Name,
+    };
+
+    /// <summary>Runs the pickle at the stream's position up to STOP and returns the object it built.</summary>
+    /// <exception cref="CheckpointFormatException">The pickle is malformed, truncated or uses something not allowed.</exception>
+    internal object? Load()
+    {
+        _stack.Clear();
+        _marks.Clear();
+        _memo.Clear();
+        while (true)
+        {
+            long at = _stream.CanSeek ? _stream.Position : -1;
+            int op = _stream.ReadByte();
+            if (op < 0)
+            {
+                throw Error(null, "the pickle ends without a STOP opcode (truncated file?).");
+            }
+            try
+            {
+                if (Step((byte)op))
+                {
+                    if (_stack.Count != 1 || _marks.Count != 0)
+                    {
+                        throw Error(null, "malformed pickle: STOP with an unbalanced stack.");
+                    }
+                    object? result = _stack[0];
+                    _stack.Clear();
+                    _memo.Clear();
+                    return result;
+                }
+            }
+            catch (CheckpointFormatException)
+            {
+                throw;
+            }
+            catch (Exception e) when (e is EndOfStreamException or InvalidCastException or ArgumentException or OverflowException
+                                      or InvalidOperationException or KeyNotFoundException or DecoderFallbackException)
+            {
+                throw Error(null, $"malformed pickle at byte {at} (opcode 0x{op:x2}): {e.Message}", e);
+            }
+        }
+    }
+
+    private CheckpointFormatException Error(string? key, string detail, Exception? inner = null) => new(_path, key, detail, inner);
+
+    // Executes one opcode; true on STOP.
+    private bool Step(byte op)
+    {
+        switch (op)
+        {
+            case 0x80: // PROTO
+                int proto = ReadByte();
+                if (proto > 5)
+                {
+                    throw Error(null, $"unsupported pickle protocol {proto}.");
+                }
+                break;
+            case 0x95: // FRAME
+                ReadUInt64();
+                break;
+            case (byte)'.': // STOP
+                return true;
+            case (byte)'(': // MARK
+                _marks.Add(_stack.Count);
+                break;
+            case (byte)'0': // POP
+                Pop();
+                break;
+            case (byte)'1': // POP_MARK
+                PopMark();
+                break;
+            case (byte)'2': // DUP
+                Push(Peek());
+                break;
+            case (byte)'N':
+                Push(null);
+                break;
+            case 0x88: // NEWTRUE
+                Push(true);
+                break;
+            case 0x89: // NEWFALSE
+                Push(false);
+                break;
+            case (byte)'J': // BININT
+                Push((long)ReadInt32());
+                break;
+            case (byte)'K': // BININT1
+                Push((long)ReadByte());
+                break;
+            case (byte)'M': // BININT2
+                Push((long)ReadUInt16());
+                break;
+            case (byte)'I': // INT (text)
+                {
+                    string line = ReadLine();
+                    Push(line switch
+                    {
+                        "00" => false,
+                        "01" => true,
+                        _ => long.Parse(line, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture),
+                    });
+                    break;
+                }
+            case 0x8a: // LONG1
+                Push(ReadLong(ReadByte()));
+                break;
+            case 0x8b: // LONG4
+                {
+                    int n = ReadInt32();
+                    if (n < 0 || n > 1024)
+                    {
+                        throw Error(null, $"LONG4 of {n} bytes is not supported.");
+                    }
+                    Push(ReadLong(n));
+                    break;
+                }
+            case (byte)'G': // BINFLOAT
+                {
+                    Span<byte> b = stackalloc byte[8];
+                    ReadExactly(b);
+                    Push(BinaryPrimitives.ReadDoubleBigEndian(b));
+                    break;
+                }
+            case (byte)'X': // BINUNICODE
+                Push(ReadUtf8(ReadUInt32()));
+                break;
+            case 0x8c: // SHORT_BINUNICODE
+                Push(ReadUtf8((ulong)ReadByte()));
+                break;
+            case 0x8d: // BINUNICODE8
+                Push(ReadUtf8(ReadUInt64()));
+                break;
+            case (byte)'U': // SHORT_BINSTRING (Python 2 str)
+                Push(Encoding.Latin1.GetString(ReadBytes((ulong)ReadByte())));
+                break;
+            case (byte)'T': // BINSTRING
+                {
+                    int n = ReadInt32();
+                    if (n < 0)
+                    {
+                        throw Error(null, "negative BINSTRING length.");
+                    }
+                    Push(Encoding.Latin1.GetString(ReadBytes((ulong)n)));
+                    break;
+                }
+            case (byte)'C': // SHORT_BINBYTES
+                Push(ReadBytes((ulong)ReadByte()));
+                break;
+            case (byte)'B': // BINBYTES
+                Push(ReadBytes(ReadUInt32()));
+                break;
+            case 0x8e: // BINBYTES8
+                Push(ReadBytes(ReadUInt64()));
+                break;
+            case (byte)')': // EMPTY_TUPLE
+                Push(PyTuple.Empty);
+                break;
+            case (byte)'t': // TUPLE
+                Push(new PyTuple([.. PopMark()]));
+                break;
+            case 0x85: // TUPLE1
+                Push(new PyTuple([Pop()]));
+                break;
+            case 0x86: // TUPLE2
+                {
+                    object? b = Pop(), a = Pop();
+                    Push(new PyTuple([a, b]));
+                    break;
+                }
+            case 0x87: // TUPLE3
+                {
+                    object? c = Pop(), b = Pop(), a = Pop();
+                    Push(new PyTuple([a, b, c]));
+                    break;
+                }
+            case (byte)']': // EMPTY_LIST
+                Push(new List<object?>());
+                break;
+            case (byte)'l': // LIST
+                Push(PopMark());
+                break;
+            case (byte)'a': // APPEND
+                {
+                    object? v = Pop();
+                    AsList(Peek()).Add(v);
+                    break;
+                }
+            case (byte)'e': // APPENDS
+                {
+                    List<object?> items = PopMark();
+                    AsList(Peek()).AddRange(items);
+                    break;
+                }
+            case (byte)'}': // EMPTY_DICT
+                Push(new PyDict());
+                break;
+            case (byte)'d': // DICT
+                {
+                    List<object?> items = PopMark();
+                    var dict = new PyDict();
+                    SetItems(dict, items);
+                    Push(dict);
+                    break;
+                }
+            case (byte)'s': // SETITEM
+                {
+                    object? v = Pop(), k = Pop();
+                    SetItems(AsDict(Peek()), [k, v]);
+                    break;
+                }
+            case (byte)'u': // SETITEMS
+                {
+                    List<object?> items = PopMark();
+                    SetItems(AsDict(Peek()), items);
+                    break;
+                }
+            case (byte)'q': // BINPUT
+                _memo[ReadByte()] = Peek();
+                break;
+            case (byte)'r': // LONG_BINPUT
+                _memo[ReadUInt32()] = Peek();
+                break;
+            case 0x94: // MEMOIZE
+                _memo[_memo.Count] = Peek();
+                break;
+            case (byte)'p': // PUT (text)
+                _memo[long.Parse(ReadLine(), CultureInfo.InvariantCulture)] = Peek();
+                break;
+            case (byte)'h': // BINGET
+                Push(MemoGet(ReadByte()));
+                break;
+            case (byte)'j': // LONG_BINGET
+                Push(MemoGet(ReadUInt32()));
+                break;
+            case (byte)'g': // GET (text)
+                Push(MemoGet(long.Parse(ReadLine(), CultureInfo.InvariantCulture)));
+                break;
+            case (byte)'c': // GLOBAL
+                {
+                    string module = ReadLine();
+                    string name = ReadLine();
+                    Push(_host.ResolveGlobal(module, name));
+                    break;
+                }
+            case 0x93: // STACK_GLOBAL
+                {
+                    object? name = Pop(), module = Pop();
+                    if (module is not string m || name is not string n)
+                    {
+                        throw Error(null, "STACK_GLOBAL needs two strings.");
+                    }
+                    Push(_host.ResolveGlobal(m, n));
+                    break;
+                }
+            case (byte)'R': // REDUCE
+                {
+                    object? args = Pop(), callable = Pop();
+                    if (args is not PyTuple tuple)
+                    {
+                        throw Error(null, $"REDUCE arguments are {Describe(args)}, not a tuple.");
+                    }
+                    Push(_host.Call(callable, tuple));
+                    break;
+                }
+            case (byte)'b': // BUILD
+                {
+                    object? state = Pop();
+                    _host.Build(Peek(), state);
+                    break;
+                }
+            case (byte)'Q': // BINPERSID
+                Push(_host.PersistentLoad(Pop()));
+                break;
+            default:
+                throw Error(null, $"pickle opcode 0x{op:x2} ('{OpName(op)}') is not allowed in a data-only checkpoint.");
+        }
+        return false;
+    }
+
+    private static string OpName(byte op) => op switch
+    {
+        (byte)'i' => "INST",
+        (byte)'o' => "OBJ",
+        0x81 => "NEWOBJ",
+        0x92 => "NEWOBJ_EX",
+        0x82 or 0x83 or 0x84 => "EXT",
+        (byte)'P' => "PERSID",
+        _ => op is >= 0x20 and < 0x7f ? ((char)op).ToString() : "unknown",
+    };
+
+    private void SetItems(PyDict dict, List<object?> items)
+    {
+        if (items.Count % 2 != 0)
+        {
+            throw Error(null, "malformed pickle: odd number of items for a dict.");
+        }
+        for (int i = 0; i < items.Count; i += 2)
+        {
+            object key = items[i] switch
+            {
+                null => throw Error(null, "dict key None is not supported."),
+                List<object?> or PyDict => throw Error(null, "unhashable dict key."),
+                var k => k,
+            };
+            dict.Items[key] = items[i + 1];
+        }
+    }
+
+    private List<object?> AsList(object? o) => o as List<object?> ?? throw Error(null, $"APPEND to {Describe(o)}, which is not a list.");
+
+    private PyDict AsDict(object? o) => o as PyDict ?? throw Error(null, $"SETITEM on {Describe(o)}, which is not a dict.");
+
+    private object? MemoGet(long index) =>
+        _memo.TryGetValue(index, out object? v) ? v : throw Error(null, $"malformed pickle: memo entry {index} was never stored.");
+
+    private void Push(object? o) => _stack.Add(o);
+
+    private object? Peek()
+    {
+        int floor = _marks.Count > 0 ? _marks[^1] : 0;
+        if (_stack.Count <= floor)
+        {
+            throw Error(null, "malformed pickle: stack underflow.");
+        }
+        return _stack[^1];
+    }
+
+    private object? Pop()
+    {
+        object? o = Peek();
+        _stack.RemoveAt(_stack.Count - 1);
+        return o;
+    }
+
+    private List<object?> PopMark()
+    {
+        if (_marks.Count == 0)
+        {
+            throw Error(null, "malformed pickle: no MARK on the stack.");
+        }
+        int mark = _marks[^1];
+        _marks.RemoveAt(_marks.Count - 1);
+        List<object?> items = _stack.GetRange(mark, _stack.Count - mark);
+        _stack.RemoveRange(mark, _stack.Count - mark);
+        return items;
+    }
+
+    private int ReadByte()
+    {
+        int b = _stream.ReadByte();
+        return b >= 0 ? b : throw new EndOfStreamException("unexpected end of the pickle");
+    }
+
+    private void ReadExactly(Span<byte> buffer)
+    {
+        try
+        {
+            _stream.ReadExactly(buffer);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw Error(null, "the pickle is truncated.", e);
+        }
+    }
+
+    private ushort ReadUInt16()
+    {
+        Span<byte> b = stackalloc byte[2];
+        ReadExactly(b);
+        return BinaryPrimitives.ReadUInt16LittleEndian(b);
+    }
+
+    private int ReadInt32()
+    {
+        Span<byte> b = stackalloc byte[4];
+        ReadExactly(b);
+        return BinaryPrimitives.ReadInt32LittleEndian(b);
+    }
+
+    private uint ReadUInt32()
+    {
+        Span<byte> b = stackalloc byte[4];
+        ReadExactly(b);
+        return BinaryPrimitives.ReadUInt32LittleEndian(b);
+    }
+
+    private ulong ReadUInt64()
+    {
+        Span<byte> b = stackalloc byte[8];
+        ReadExactly(b);
+        return BinaryPrimitives.ReadUInt64LittleEndian(b);
+    }
+
+    private object ReadLong(int n)
+    {
+        byte[] bytes = ReadBytes((ulong)n);
+        var value = new BigInteger(bytes, isUnsigned: false, isBigEndian: false);
+        return value >= long.MinValue && value <= long.MaxValue ? (long)value : value;
+    }
+
+    private byte[] ReadBytes(ulong length)
+    {
+        long remaining = _stream.CanSeek ? _stream.Length - _stream.Position : int.MaxValue;
+        if (length > (ulong)Math.Min(remaining, Array.MaxLength))
+        {
+            throw Error(null, $"the pickle declares a {length}-byte string but only {remaining} bytes remain (truncated or corrupt).");
+        }
+        byte[] bytes = new byte[length];
+        ReadExactly(bytes);
+        return bytes;
+    }
+
+    private string ReadUtf8(ulong length) => new UTF8Encoding(false, true).GetString(ReadBytes(length));
+
+    private string ReadLine()
+    {
+        var sb = new StringBuilder();
+        while (true)
+        {
+            int b = ReadByte();
+            if (b == '\n')
+            {
+                return sb.ToString();
+            }
+            if (sb.Length >= MaxLineLength)
+            {
+                throw Error(null, "malformed pickle: text argument too long.");
+            }
+            sb.Append((char)b);
+        }
+    }
+}
