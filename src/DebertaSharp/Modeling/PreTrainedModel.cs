@@ -152,7 +152,7 @@ public abstract class DebertaPreTrainedModel : nn.Module
         var extension = new Dictionary<string, System.Text.Json.JsonElement>(Config.ExtensionData ?? []);
         extension["dtype"] = System.Text.Json.JsonSerializer.SerializeToElement(dtypeName);
         var config = Config with { Architectures = [ArchitectureName(Head)], ExtensionData = extension };
-        SafeTensors.Save(Path.Combine(dir, "model.safetensors"), state);
+        SafeTensors.Save(Path.Combine(dir, "model.safetensors"), StateDictMapper.ToSave(state, Config.TieWordEmbeddings != false));
         config.Save(Path.Combine(dir, "config.json"));
     }
 

@@ -19,81 +19,61 @@ internal static class PretrainedLoader
             options.Log?.Invoke(line);
         }
 
-        var (checkpoint, files) = ReadCheckpoint(dir);
+        using var loaded = CheckpointFiles.Load(dir);
+        var checkpoint = loaded.StateDict;
+        var files = loaded.Files;
+        foreach (string f in files) Log($"read {f}");
+
+        string? mlmHead = null, mlmReason = null;
+        if (head == DebertaHead.MaskedLM)
+        {
+            var layout = StateDictMapper.DetectMlmHead(checkpoint.Keys);
+            bool legacy = layout switch
+            {
+                MlmHeadLayout.NonLegacy => false,
+                MlmHeadLayout.Legacy => true,
+                _ => config.Legacy,
+            };
+            string configSays = $"config.json says legacy: {(config.Legacy ? "true" : "false")}";
+            mlmReason = layout switch
+            {
+                MlmHeadLayout.None => $"the checkpoint has no MLM head weights; {configSays}",
+                MlmHeadLayout.NonLegacy when config.Legacy =>
+                    $"the checkpoint's MLM weights are lm_predictions.lm_head.*, which only the non-legacy head uses ({configSays})",
+                MlmHeadLayout.Legacy when !config.Legacy =>
+                    $"the checkpoint's MLM weights are cls.predictions.*, which only the legacy head uses ({configSays})",
+                MlmHeadLayout.NonLegacy => $"{configSays} and the checkpoint has lm_predictions.lm_head.* weights",
+                _ => $"{configSays} and the checkpoint has cls.predictions.* weights",
+            };
+            if (legacy != config.Legacy) config = config with { Legacy = legacy };
+            mlmHead = legacy ? "legacy" : "lm_predictions";
+            Log($"masked LM head: {(legacy ? "legacy cls.predictions" : "lm_predictions.lm_head")} ({mlmReason})");
+        }
+
+        // dtype: the requested one, else the checkpoint's floating dtype (HF 5.x dtype="auto").
+        var ckptDtype = checkpoint.Values.FirstOrDefault(t => t.is_floating_point())?.dtype ?? ScalarType.Float32;
+        var modelDtype = dtype ?? ckptDtype;
+        var model = DebertaPreTrainedModel.Create(config, head);
         try
         {
-            foreach (string f in files) Log($"read {f}");
-
-            string? mlmHead = null, mlmReason = null;
-            if (head == DebertaHead.MaskedLM)
-            {
-                bool hasLm = checkpoint.Keys.Any(k => k.StartsWith("lm_predictions.lm_head.", StringComparison.Ordinal));
-                bool hasCls = checkpoint.Keys.Any(k => k.StartsWith("cls.predictions.", StringComparison.Ordinal));
-                bool legacy;
-                if (hasLm && !hasCls)
-                {
-                    legacy = false;
-                    mlmReason = config.Legacy
-                        ? "the checkpoint's MLM weights are lm_predictions.lm_head.*, which only the non-legacy head uses (config.json says legacy: true)"
-                        : "config.json says legacy: false and the checkpoint has lm_predictions.lm_head.* weights";
-                }
-                else if (hasCls && !hasLm)
-                {
-                    legacy = true;
-                    mlmReason = config.Legacy
-                        ? "config.json says legacy: true and the checkpoint has cls.predictions.* weights"
-                        : "the checkpoint's MLM weights are cls.predictions.*, which only the legacy head uses (config.json says legacy: false)";
-                }
-                else
-                {
-                    legacy = config.Legacy;
-                    mlmReason = hasLm
-                        ? $"the checkpoint has both MLM layouts; config.json's legacy: {(legacy ? "true" : "false")} decides"
-                        : $"the checkpoint has no MLM head weights; config.json's legacy: {(legacy ? "true" : "false")} decides";
-                }
-                if (legacy != config.Legacy) config = config with { Legacy = legacy };
-                mlmHead = legacy ? "legacy" : "lm_predictions";
-                Log($"masked LM head: {(legacy ? "legacy cls.predictions" : "lm_predictions.lm_head")} ({mlmReason})");
-            }
-
-            // dtype: the requested one, else the checkpoint's floating dtype (HF 5.x dtype="auto").
-            var ckptDtype = checkpoint.Values.FirstOrDefault(t => t.is_floating_point())?.dtype ?? ScalarType.Float32;
-            var modelDtype = dtype ?? ckptDtype;
-            var model = DebertaPreTrainedModel.Create(config, head);
             if (modelDtype != ScalarType.Float32) model.to(modelDtype);   // replaces the parameters: take the state dict after
             var expected = model.StateDictForSave();
-            bool hasPositions = config.PositionBiasedInput;
-            bool tiedDecoder = config.TieWordEmbeddings != false;
+            var shapes = expected.ToDictionary(kv => kv.Key, kv => kv.Value.shape, StringComparer.Ordinal);
+            var mapping = StateDictMapper.Map(checkpoint, shapes, targetIsHeadModel: head != DebertaHead.Base);
+            if (mapping.ShapeMismatches.Count > 0)
+                throw new CheckpointFormatException(dir, mapping.ShapeMismatches[0].FileKey,
+                    "shape mismatch: " + string.Join("; ", mapping.ShapeMismatches));
 
-            // Map checkpoint keys to model keys.
-            var mapped = new Dictionary<string, (string Source, Tensor Tensor)>(StringComparer.Ordinal);
+            // Tied copies in the file (torch.save of a state dict keeps them) that this model computes from the embeddings.
+            var ignored = mapping.Keys.Ignored.ToList();
             var unexpected = new List<string>();
-            var ignored = new List<string>();
-            foreach (var (key, tensor) in checkpoint)
+            foreach (string k in mapping.Unexpected)
             {
-                string k = RenameLegacyNorm(key);
-                string? target = null;
-                if (expected.ContainsKey(k)) target = k;
-                else if (k.StartsWith(Prefix, StringComparison.Ordinal) && expected.ContainsKey(k[Prefix.Length..])) target = k[Prefix.Length..];
-                else if (expected.ContainsKey(Prefix + k)) target = Prefix + k;
-
-                if (target is not null)
-                {
-                    if (!mapped.TryAdd(target, (key, tensor)))
-                        throw new CheckpointFormatException(dir, key, $"maps to '{target}', which '{mapped[target].Source}' already provides");
-                    continue;
-                }
-                string bare = k.StartsWith(Prefix, StringComparison.Ordinal) ? k[Prefix.Length..] : k;
-                if (bare.EndsWith("position_ids", StringComparison.Ordinal)
-                    || (!hasPositions && bare == "embeddings.position_embeddings.weight")
-                    || (tiedDecoder && bare is "cls.predictions.decoder.weight" or "lm_predictions.lm_head.weight")
-                    || bare == "cls.predictions.decoder.bias")
-                    ignored.Add(key);
-                else
-                    unexpected.Add(key);
+                if (head != DebertaHead.Base && StateDictMapper.TiedWeights.ContainsKey(k) && !expected.ContainsKey(k)) ignored.Add(k);
+                else unexpected.Add(k);
             }
 
-            var missing = expected.Keys.Where(k => !mapped.ContainsKey(k)).ToList();
+            var missing = mapping.Missing.ToList();
             var headMissing = head == DebertaHead.Base ? [] : missing.Where(k => !k.StartsWith(Prefix, StringComparison.Ordinal)).ToList();
             var bodyMissing = missing.Except(headMissing).ToList();
             if (bodyMissing.Count > 0 && !options.AllowMissingWeights)
@@ -103,14 +83,8 @@ internal static class PretrainedLoader
 
             using (no_grad())
             {
-                foreach (var (target, (source, tensor)) in mapped)
-                {
-                    var param = expected[target];
-                    if (!param.shape.SequenceEqual(tensor.shape))
-                        throw new CheckpointFormatException(dir, source,
-                            $"has shape [{string.Join(", ", tensor.shape)}] but the model's '{target}' is [{string.Join(", ", param.shape)}]");
-                    param.copy_(tensor);
-                }
+                foreach (var (target, tensor) in mapping.Mapped)
+                    expected[target].copy_(tensor);
             }
             if (device is not null) model.to(device);
 
@@ -137,24 +111,10 @@ internal static class PretrainedLoader
             model.eval();
             return model;
         }
-        finally
+        catch
         {
-            foreach (var t in checkpoint.Values) t.Dispose();
+            model.Dispose();
+            throw;
         }
-    }
-
-    /// <summary>gamma/beta → weight/bias for LayerNorm parameters of older checkpoints.</summary>
-    private static string RenameLegacyNorm(string key)
-    {
-        if (key.EndsWith(".gamma", StringComparison.Ordinal)) return key[..^".gamma".Length] + ".weight";
-        if (key.EndsWith(".beta", StringComparison.Ordinal)) return key[..^".beta".Length] + ".bias";
-        return key;
-    }
-
-    private static (Dictionary<string, Tensor> Tensors, List<string> Files) ReadCheckpoint(string dir)
-    {
-        string single = Path.Combine(dir, "model.safetensors");
-        if (File.Exists(single)) return (SafeTensors.Load(single), [single]);
-        throw new FileNotFoundException($"No model.safetensors in {dir}", single);
     }
 }
