@@ -1,0 +1,328 @@
+using System.Collections.ObjectModel;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using DebertaSharp.Modeling;
+
+namespace DebertaSharp;
+
+/// <summary>
+/// The configuration of a DeBERTa (v1) model, read from and written to Hugging Face's <c>config.json</c>.
+/// Mirrors transformers' <c>DebertaConfig</c> (defaults are Hugging Face's); keys this type does not model are kept in
+/// <see cref="ExtensionData"/> and written back.
+/// </summary>
+public sealed record DebertaConfig
+{
+    /// <summary>Vocabulary size (<c>vocab_size</c>).</summary>
+    [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 50265;
+
+    /// <summary>Hidden size of the encoder (<c>hidden_size</c>).</summary>
+    [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = 768;
+
+    /// <summary>Number of encoder layers (<c>num_hidden_layers</c>).</summary>
+    [JsonPropertyName("num_hidden_layers")] public int NumHiddenLayers { get; init; } = 12;
+
+    /// <summary>Number of attention heads (<c>num_attention_heads</c>).</summary>
+    [JsonPropertyName("num_attention_heads")] public int NumAttentionHeads { get; init; } = 12;
+
+    /// <summary>Size of the feed-forward layer (<c>intermediate_size</c>).</summary>
+    [JsonPropertyName("intermediate_size")] public int IntermediateSize { get; init; } = 3072;
+
+    /// <summary>Activation of the feed-forward layer and the MLM transform, by Hugging Face name (<c>hidden_act</c>).</summary>
+    [JsonPropertyName("hidden_act")] public string HiddenAct { get; init; } = "gelu";
+
+    /// <summary>Dropout on hidden states (<c>hidden_dropout_prob</c>).</summary>
+    [JsonPropertyName("hidden_dropout_prob")] public double HiddenDropoutProb { get; init; } = 0.1;
+
+    /// <summary>Dropout on attention probabilities (<c>attention_probs_dropout_prob</c>).</summary>
+    [JsonPropertyName("attention_probs_dropout_prob")] public double AttentionProbsDropoutProb { get; init; } = 0.1;
+
+    /// <summary>Size of the absolute position table (<c>max_position_embeddings</c>).</summary>
+    [JsonPropertyName("max_position_embeddings")] public int MaxPositionEmbeddings { get; init; } = 512;
+
+    /// <summary>Number of token types; 0 disables token type embeddings (<c>type_vocab_size</c>).</summary>
+    [JsonPropertyName("type_vocab_size")] public int TypeVocabSize { get; init; }
+
+    /// <summary>Standard deviation of the weight initialisation (<c>initializer_range</c>).</summary>
+    [JsonPropertyName("initializer_range")] public double InitializerRange { get; init; } = 0.02;
+
+    /// <summary>Epsilon of the layer norms (<c>layer_norm_eps</c>).</summary>
+    [JsonPropertyName("layer_norm_eps")] public double LayerNormEps { get; init; } = 1e-7;
+
+    /// <summary>Whether disentangled relative attention is used (<c>relative_attention</c>).</summary>
+    [JsonPropertyName("relative_attention")] public bool RelativeAttention { get; init; }
+
+    /// <summary>Relative position range; values below 1 mean <see cref="MaxPositionEmbeddings"/> (<c>max_relative_positions</c>).</summary>
+    [JsonPropertyName("max_relative_positions")] public int MaxRelativePositions { get; init; } = -1;
+
+    /// <summary>Padding token id; its word embedding row is initialised to zero (<c>pad_token_id</c>).</summary>
+    [JsonPropertyName("pad_token_id")] public int? PadTokenId { get; init; } = 0;
+
+    /// <summary>Whether absolute position embeddings are added to the input (<c>position_biased_input</c>).</summary>
+    [JsonPropertyName("position_biased_input")] public bool PositionBiasedInput { get; init; } = true;
+
+    /// <summary>
+    /// Relative attention terms (<c>pos_att_type</c>): a JSON list or a <c>"c2p|p2c"</c> string (split on <c>|</c>,
+    /// lower-cased, trimmed). Written back in the form it was read in. Every entry counts in the attention scale.
+    /// </summary>
+    [JsonPropertyName("pos_att_type")]
+    [JsonConverter(typeof(PosAttTypeConverter))]
+    public IReadOnlyList<string>? PosAttType { get; init; }
+
+    /// <summary>Dropout of the sequence classification pooler (<c>pooler_dropout</c>).</summary>
+    [JsonPropertyName("pooler_dropout")] public double PoolerDropout { get; init; }
+
+    /// <summary>Activation of the sequence classification pooler (<c>pooler_hidden_act</c>).</summary>
+    [JsonPropertyName("pooler_hidden_act")] public string PoolerHiddenAct { get; init; } = "gelu";
+
+    /// <summary>Masked LM head layout: <c>true</c> → <c>cls.predictions.*</c>, <c>false</c> → <c>lm_predictions.lm_head.*</c> (<c>legacy</c>).</summary>
+    [JsonPropertyName("legacy")] public bool Legacy { get; init; } = true;
+
+    /// <summary>Embedding size when it differs from <see cref="HiddenSize"/> (adds <c>embed_proj</c>); null means hidden size.</summary>
+    [JsonPropertyName("embedding_size")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? EmbeddingSize { get; init; }
+
+    /// <summary>Pooler size (<c>pooler_hidden_size</c>); null means hidden size.</summary>
+    [JsonPropertyName("pooler_hidden_size")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? PoolerHiddenSize { get; init; }
+
+    /// <summary>Dropout before the sequence classifier (<c>cls_dropout</c>); null means <see cref="HiddenDropoutProb"/>.</summary>
+    [JsonPropertyName("cls_dropout")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? ClsDropout { get; init; }
+
+    /// <summary>Talking-heads attention (<c>talking_head</c>).</summary>
+    [JsonPropertyName("talking_head")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? TalkingHead { get; init; }
+
+    /// <summary>Number of labels (<c>num_labels</c>); null means the size of <see cref="Id2Label"/>, or 2.</summary>
+    [JsonPropertyName("num_labels")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public int? NumLabelsValue { get; init; }
+
+    /// <summary>Label names by id (<c>id2label</c>).</summary>
+    [JsonPropertyName("id2label")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyDictionary<string, string>? Id2Label { get; init; }
+
+    /// <summary>Label ids by name (<c>label2id</c>).</summary>
+    [JsonPropertyName("label2id")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyDictionary<string, int>? Label2Id { get; init; }
+
+    /// <summary><c>regression</c>, <c>single_label_classification</c>, <c>multi_label_classification</c> or null (<c>problem_type</c>).</summary>
+    [JsonPropertyName("problem_type")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ProblemType { get; init; }
+
+    /// <summary>Model class names (<c>architectures</c>), e.g. <c>DebertaForMaskedLM</c>.</summary>
+    [JsonPropertyName("architectures")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<string>? Architectures { get; init; }
+
+    /// <summary>Whether the legacy MLM decoder shares the word embeddings (<c>tie_word_embeddings</c>); null means true.</summary>
+    [JsonPropertyName("tie_word_embeddings")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? TieWordEmbeddings { get; init; }
+
+    /// <summary>Model type (<c>model_type</c>), always <c>deberta</c> for this family.</summary>
+    [JsonPropertyName("model_type")] public string ModelType { get; init; } = "deberta";
+
+    /// <summary>Keys of <c>config.json</c> this type does not model; kept and written back unchanged.</summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement>? ExtensionData { get; init; }
+
+    /// <summary>Number of labels of the classification heads (<c>num_labels</c>, else the size of <c>id2label</c>, else 2).</summary>
+    [JsonIgnore] public int NumLabels => NumLabelsValue ?? Id2Label?.Count ?? 2;
+
+    /// <summary>The embedding size in use (<c>embedding_size</c> or the hidden size).</summary>
+    [JsonIgnore] public int EffectiveEmbeddingSize => EmbeddingSize ?? HiddenSize;
+
+    /// <summary>The pooler size in use (<c>pooler_hidden_size</c> or the hidden size).</summary>
+    [JsonIgnore] public int EffectivePoolerHiddenSize => PoolerHiddenSize ?? HiddenSize;
+
+    /// <summary>The relative position range in use: <c>max_relative_positions</c>, or <c>max_position_embeddings</c> when below 1.</summary>
+    [JsonIgnore] public int EffectiveMaxRelativePositions => MaxRelativePositions < 1 ? MaxPositionEmbeddings : MaxRelativePositions;
+
+    /// <summary>The relative attention terms as a list (empty when unset).</summary>
+    [JsonIgnore] public IReadOnlyList<string> PosAttTypes => PosAttType ?? [];
+
+    private static readonly JsonSerializerOptions s_options = new()
+    {
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    /// <summary>The configuration of <c>microsoft/deberta-base</c>.</summary>
+    public static DebertaConfig Base { get; } = new()
+    {
+        RelativeAttention = true, PosAttType = new PosAttTypeList(["c2p", "p2c"], fromString: true),
+        PositionBiasedInput = false, MaxRelativePositions = -1, Architectures = ["DebertaForMaskedLM"],
+    };
+
+    /// <summary>The configuration of <c>microsoft/deberta-large</c>.</summary>
+    public static DebertaConfig Large { get; } = Base with
+    {
+        HiddenSize = 1024, NumHiddenLayers = 24, NumAttentionHeads = 16, IntermediateSize = 4096,
+    };
+
+    /// <summary>The configuration of <c>microsoft/deberta-xlarge</c>.</summary>
+    public static DebertaConfig XLarge { get; } = Base with
+    {
+        HiddenSize = 1024, NumHiddenLayers = 48, NumAttentionHeads = 16, IntermediateSize = 4096,
+    };
+
+    /// <summary>Reads a configuration from a <c>config.json</c> file.</summary>
+    /// <exception cref="DebertaConfigException">The JSON is malformed or a value has the wrong type.</exception>
+    public static DebertaConfig FromFile(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return FromJson(File.ReadAllText(path));
+    }
+
+    /// <summary>Parses a configuration from JSON text.</summary>
+    /// <exception cref="DebertaConfigException">The JSON is malformed or a value has the wrong type.</exception>
+    public static DebertaConfig FromJson(string json)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        try
+        {
+            return JsonSerializer.Deserialize<DebertaConfig>(json, s_options)
+                   ?? throw new DebertaConfigException("config", "the JSON is null");
+        }
+        catch (JsonException ex)
+        {
+            string key = ex.Path is { Length: > 2 } p ? p.TrimStart('$', '.') : "config";
+            throw new DebertaConfigException(key, ex.Message, ex);
+        }
+    }
+
+    /// <summary>The configuration as indented JSON (snake_case keys, unknown keys kept).</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, s_options);
+
+    /// <summary>Writes the configuration to <paramref name="path"/> atomically (temporary file, then rename).</summary>
+    public void Save(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        AtomicFile.WriteAllText(path, ToJson());
+    }
+
+    /// <summary>Checks the values and throws <see cref="DebertaConfigException"/> naming the first offending key.</summary>
+    public void Validate()
+    {
+        static void Positive(int v, string key)
+        {
+            if (v <= 0) throw new DebertaConfigException(key, $"must be positive, got {v}");
+        }
+        static void Probability(double v, string key)
+        {
+            if (!(v >= 0 && v < 1)) throw new DebertaConfigException(key, $"must be in [0, 1), got {v}");
+        }
+        Positive(VocabSize, "vocab_size");
+        Positive(HiddenSize, "hidden_size");
+        Positive(NumHiddenLayers, "num_hidden_layers");
+        Positive(NumAttentionHeads, "num_attention_heads");
+        Positive(IntermediateSize, "intermediate_size");
+        Positive(MaxPositionEmbeddings, "max_position_embeddings");
+        if (HiddenSize % NumAttentionHeads != 0)
+            throw new DebertaConfigException("num_attention_heads",
+                $"the hidden size ({HiddenSize}) is not a multiple of the number of attention heads ({NumAttentionHeads})");
+        if (TypeVocabSize < 0) throw new DebertaConfigException("type_vocab_size", $"must not be negative, got {TypeVocabSize}");
+        if (EmbeddingSize is { } es) Positive(es, "embedding_size");
+        if (PoolerHiddenSize is { } ps) Positive(ps, "pooler_hidden_size");
+        if (PoolerHiddenSize is { } ph && ph != HiddenSize)
+            throw new DebertaConfigException("pooler_hidden_size", $"must equal hidden_size ({HiddenSize}) for DeBERTa v1, got {ph}");
+        if (NumLabelsValue is { } nl) Positive(nl, "num_labels");
+        if (PadTokenId is { } pad && (pad < 0 || pad >= VocabSize))
+            throw new DebertaConfigException("pad_token_id", $"must be in [0, vocab_size={VocabSize}), got {pad}");
+        Probability(HiddenDropoutProb, "hidden_dropout_prob");
+        Probability(AttentionProbsDropoutProb, "attention_probs_dropout_prob");
+        Probability(PoolerDropout, "pooler_dropout");
+        if (ClsDropout is { } cd) Probability(cd, "cls_dropout");
+        if (!(InitializerRange >= 0)) throw new DebertaConfigException("initializer_range", $"must not be negative, got {InitializerRange}");
+        if (!(LayerNormEps > 0)) throw new DebertaConfigException("layer_norm_eps", $"must be positive, got {LayerNormEps}");
+        if (!Activations.IsKnown(HiddenAct))
+            throw new DebertaConfigException("hidden_act", $"unknown activation '{HiddenAct}' (known: {string.Join(", ", Activations.Names)})");
+        if (!Activations.IsKnown(PoolerHiddenAct))
+            throw new DebertaConfigException("pooler_hidden_act", $"unknown activation '{PoolerHiddenAct}' (known: {string.Join(", ", Activations.Names)})");
+        foreach (string t in PosAttTypes)
+            if (t is not ("c2p" or "p2c" or "p2p"))
+                throw new DebertaConfigException("pos_att_type", $"unknown entry '{t}' (known: c2p, p2c, p2p)");
+        if (ProblemType is not (null or "regression" or "single_label_classification" or "multi_label_classification"))
+            throw new DebertaConfigException("problem_type", $"unknown problem type '{ProblemType}'");
+    }
+
+    /// <summary>Whether talking-heads attention is on (<c>talking_head</c> true).</summary>
+    [JsonIgnore] internal bool UseTalkingHead => TalkingHead == true;
+}
+
+/// <summary>A configuration value is invalid; <see cref="ArgumentException.ParamName"/> is the <c>config.json</c> key.</summary>
+public sealed class DebertaConfigException : ArgumentException
+{
+    /// <summary>Creates the exception for <paramref name="key"/>.</summary>
+    public DebertaConfigException(string key, string message, Exception? inner = null)
+        : base($"config.json '{key}': {message}", key, inner) => Key = key;
+
+    /// <summary>The offending <c>config.json</c> key.</summary>
+    public string Key { get; }
+}
+
+/// <summary><c>pos_att_type</c> entries that remember whether they were read from the <c>"c2p|p2c"</c> string form.</summary>
+internal sealed class PosAttTypeList(IList<string> items, bool fromString) : ReadOnlyCollection<string>(items)
+{
+    public bool FromString { get; } = fromString;
+}
+
+/// <summary>Reads <c>pos_att_type</c> as a list or an <c>"a|b"</c> string; writes it back in the form it came in.</summary>
+internal sealed class PosAttTypeConverter : JsonConverter<IReadOnlyList<string>?>
+{
+    public override bool HandleNull => true;
+
+    public override IReadOnlyList<string>? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.Null:
+                return null;
+            case JsonTokenType.String:
+                string s = reader.GetString()!;
+                var parts = s.ToLowerInvariant().Split('|').Select(x => x.Trim()).ToList();
+                return new PosAttTypeList(parts, fromString: true);
+            case JsonTokenType.StartArray:
+                var list = new List<string>();
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    if (reader.TokenType != JsonTokenType.String) throw new JsonException("pos_att_type entries must be strings");
+                    list.Add(reader.GetString()!);
+                }
+                return new PosAttTypeList(list, fromString: false);
+            default:
+                throw new JsonException("pos_att_type must be a list of strings or a 'c2p|p2c' string");
+        }
+    }
+
+    public override void Write(Utf8JsonWriter writer, IReadOnlyList<string>? value, JsonSerializerOptions options)
+    {
+        if (value is null) { writer.WriteNullValue(); return; }
+        if (value is PosAttTypeList { FromString: true }) { writer.WriteStringValue(string.Join("|", value)); return; }
+        writer.WriteStartArray();
+        foreach (string v in value) writer.WriteStringValue(v);
+        writer.WriteEndArray();
+    }
+}
+
+/// <summary>Writes files atomically: a temporary file beside the target, then a rename over it.</summary>
+internal static class AtomicFile
+{
+    public static void WriteAllText(string path, string text) =>
+        Write(path, tmp => File.WriteAllText(tmp, text));
+
+    public static void Write(string path, Action<string> writeTemp)
+    {
+        string full = Path.GetFullPath(path);
+        string dir = Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(dir);
+        string tmp = Path.Combine(dir, "." + Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp");
+        try
+        {
+            writeTemp(tmp);
+            File.Move(tmp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+}

@@ -1,0 +1,199 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DebertaSharp.Modeling;
+
+/// <summary>
+/// Per-forward data shared by every layer: the boolean "masked out" matrix and the relative position gather
+/// indices, built once per (L, span) in <see cref="DebertaEncoder"/> and disposed with the forward's scope.
+/// </summary>
+internal sealed class AttentionContext
+{
+    /// <summary>[B, 1, L, L] bool, true where a query may NOT attend to a key.</summary>
+    public required Tensor MaskedOut { get; init; }
+
+    /// <summary>att_span = min(L, max_relative_positions); 0 without relative attention.</summary>
+    public int Span { get; init; }
+
+    /// <summary>[L, L] int64: clamp(i - j + span, 0, 2 span - 1) for query i and key j (c2p index).</summary>
+    public Tensor? C2PIndex { get; init; }
+
+    /// <summary>[L, L] int64: the transpose of <see cref="C2PIndex"/>, contiguous (p2c index in the key frame).</summary>
+    public Tensor? P2CIndex { get; init; }
+
+    /// <summary>[2 span, H] rows of encoder.rel_embeddings for this span (pos dropout applied per layer).</summary>
+    public Tensor? RelEmbeddings { get; init; }
+
+    public static Scalar MinValue(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float16 => -65504.0,
+        ScalarType.BFloat16 => -3.3895313892515355e38,
+        ScalarType.Float64 => double.MinValue,
+        _ => float.MinValue,
+    };
+}
+
+// Mirrors transformers' DisentangledSelfAttention (DeBERTa v1): one in_proj [3H, H] whose rows are interleaved per
+// head (q, k, v blocks of d rows for each head), q_bias / v_bias, c2p and p2c relative terms, optional talking heads.
+internal sealed class DisentangledSelfAttention : nn.Module
+{
+    private readonly Linear in_proj;
+    private readonly Parameter q_bias;
+    private readonly Parameter v_bias;
+    private readonly Linear? pos_proj;
+    private readonly Linear? pos_q_proj;
+    private readonly Linear? head_logits_proj;
+    private readonly Linear? head_weights_proj;
+
+    private readonly int _heads;
+    private readonly int _headSize;
+    private readonly bool _relative;
+    private readonly bool _c2p;
+    private readonly bool _p2c;
+    private readonly double _scale;
+    private readonly double _attDropout;
+    private readonly double _posDropout;
+
+    public DisentangledSelfAttention(DebertaConfig config) : base(nameof(DisentangledSelfAttention))
+    {
+        if (config.HiddenSize % config.NumAttentionHeads != 0)
+            throw new DebertaConfigException("num_attention_heads",
+                $"the hidden size ({config.HiddenSize}) is not a multiple of the number of attention heads ({config.NumAttentionHeads})");
+        _heads = config.NumAttentionHeads;
+        _headSize = config.HiddenSize / config.NumAttentionHeads;
+        int all = _heads * _headSize;
+        in_proj = nn.Linear(config.HiddenSize, all * 3, hasBias: false);
+        q_bias = new Parameter(zeros(all));
+        v_bias = new Parameter(zeros(all));
+        var types = config.PosAttTypes;
+        if (config.UseTalkingHead)
+        {
+            head_logits_proj = nn.Linear(_heads, _heads, hasBias: false);
+            head_weights_proj = nn.Linear(_heads, _heads, hasBias: false);
+        }
+        _relative = config.RelativeAttention;
+        if (_relative)
+        {
+            _c2p = types.Contains("c2p");
+            _p2c = types.Contains("p2c");
+            if (_c2p) pos_proj = nn.Linear(config.HiddenSize, all, hasBias: false);
+            if (_p2c) pos_q_proj = nn.Linear(config.HiddenSize, all, hasBias: true);
+        }
+        // Every pos_att_type entry counts in the scale, whether or not it is computed.
+        _scale = Math.Sqrt(_headSize * (1.0 + types.Count));
+        _attDropout = config.AttentionProbsDropoutProb;
+        _posDropout = config.HiddenDropoutProb;
+        RegisterComponents();
+    }
+
+    public Parameter QBias => q_bias;
+    public Parameter VBias => v_bias;
+
+    /// <summary>[B, L, H] → ([B, L, H] context, [B, heads, L, L] probabilities when asked).</summary>
+    public (Tensor Context, Tensor? Probs) Forward(Tensor hiddenStates, AttentionContext ctx, bool outputAttentions)
+    {
+        using var scope = NewDisposeScope();
+        long b = hiddenStates.shape[0], l = hiddenStates.shape[1];
+        var dtype = hiddenStates.dtype;
+
+        // [B, L, 3H] → [B, L, heads, 3d] → [B, heads, L, 3d]; per head the 3d columns are q | k | v.
+        var qkv = in_proj.forward(hiddenStates).view(b, l, _heads, 3 * _headSize).permute(0, 2, 1, 3);
+        var chunks = qkv.chunk(3, -1);                                                   // 3 x [B, heads, L, d]
+        var q = chunks[0] + q_bias.view(_heads, 1, _headSize);                          // [B, heads, L, d]
+        var k = chunks[1];                                                               // [B, heads, L, d]
+        var v = chunks[2] + v_bias.view(_heads, 1, _headSize);                          // [B, heads, L, d]
+
+        // q / sqrt(d * (1 + len(pos_att_type))), the scale rounded to the working dtype as HF does.
+        q = q / ScaleIn(dtype);
+        var scores = matmul(q, k.transpose(-1, -2));                                     // [B, heads, L, L]
+
+        if (_relative && ctx.RelEmbeddings is not null && (_c2p || _p2c))
+        {
+            var rel = nn.functional.dropout(ctx.RelEmbeddings, _posDropout, training);   // [2s, H]
+            long twoSpan = rel.shape[0];
+            if (pos_proj is not null)
+            {
+                // c2p[i, j] = q_i · pos_proj(R)[clamp(i - j + s)]
+                var posKey = pos_proj.forward(rel).view(twoSpan, _heads, _headSize).permute(1, 2, 0); // [heads, d, 2s]
+                var c2p = matmul(q, posKey);                                              // [B, heads, L, 2s]
+                var index = ctx.C2PIndex!.expand(b, _heads, l, l);                         // [B, heads, L, L] (stride-0 view)
+                scores = scores + c2p.gather(-1, index);
+            }
+            if (pos_q_proj is not null)
+            {
+                // p2c[i, j] = k_j · (pos_q_proj(R)[clamp(i - j + s)] / scale), gathered in the key frame, then transposed.
+                var posQuery = pos_q_proj.forward(rel).view(twoSpan, _heads, _headSize).permute(1, 2, 0); // [heads, d, 2s]
+                posQuery = posQuery / (float)_scale;                                       // HF divides by an fp32 scalar here
+                var p2c = matmul(k, posQuery.to(k.dtype));                                // [B, heads, L(j), 2s]
+                var index = ctx.P2CIndex!.expand(b, _heads, l, l);                         // [B, heads, L(j), L(i)]
+                scores = scores + p2c.gather(-1, index).transpose(-1, -2);                 // [B, heads, L(i), L(j)]
+            }
+        }
+
+        if (head_logits_proj is not null)
+            scores = head_logits_proj.forward(scores.permute(0, 2, 3, 1)).permute(0, 3, 1, 2); // mix heads: [B, L, L, heads]
+
+        scores = scores.masked_fill(ctx.MaskedOut, AttentionContext.MinValue(scores.dtype)); // [B, heads, L, L]
+        var probs = scores.softmax(-1);
+        probs = nn.functional.dropout(probs, _attDropout, training);
+        if (head_weights_proj is not null)
+            probs = head_weights_proj.forward(probs.permute(0, 2, 3, 1)).permute(0, 3, 1, 2);
+
+        var context = matmul(probs, v)                                                  // [B, heads, L, d]
+            .permute(0, 2, 1, 3).contiguous().view(b, l, _heads * _headSize);             // [B, L, H]
+        context.MoveToOuterDisposeScope();
+        if (outputAttentions) probs.MoveToOuterDisposeScope();
+        return (context, outputAttentions ? probs : null);
+    }
+
+    private Tensor ScaleIn(ScalarType dtype) => tensor((float)_scale).to(dtype);
+}
+
+// Mirrors transformers' DebertaSelfOutput: LN(dropout(dense(x)) + input).
+internal sealed class DebertaSelfOutput : nn.Module
+{
+    private readonly Linear dense;
+    private readonly DebertaLayerNorm LayerNorm;
+    private readonly double _dropout;
+
+    public DebertaSelfOutput(DebertaConfig config) : base(nameof(DebertaSelfOutput))
+    {
+        dense = nn.Linear(config.HiddenSize, config.HiddenSize);
+        LayerNorm = new DebertaLayerNorm(config.HiddenSize, config.LayerNormEps);
+        _dropout = config.HiddenDropoutProb;
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor hiddenStates, Tensor inputTensor)
+    {
+        using var scope = NewDisposeScope();
+        var x = nn.functional.dropout(dense.forward(hiddenStates), _dropout, training);
+        return LayerNorm.forward(x + inputTensor).MoveToOuterDisposeScope();
+    }
+}
+
+// Mirrors transformers' DebertaAttention: self-attention, then the output block with the residual.
+internal sealed class DebertaAttention : nn.Module
+{
+    private readonly DisentangledSelfAttention self;
+    private readonly DebertaSelfOutput output;
+
+    public DebertaAttention(DebertaConfig config) : base(nameof(DebertaAttention))
+    {
+        self = new DisentangledSelfAttention(config);
+        output = new DebertaSelfOutput(config);
+        RegisterComponents();
+    }
+
+    public DisentangledSelfAttention Self => self;
+
+    public (Tensor Output, Tensor? Probs) Forward(Tensor hiddenStates, AttentionContext ctx, bool outputAttentions)
+    {
+        using var scope = NewDisposeScope();
+        var (context, probs) = self.Forward(hiddenStates, ctx, outputAttentions);
+        var result = output.Forward(context, hiddenStates).MoveToOuterDisposeScope();
+        probs?.MoveToOuterDisposeScope();
+        return (result, probs);
+    }
+}

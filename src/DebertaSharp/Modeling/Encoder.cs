@@ -1,0 +1,138 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DebertaSharp.Modeling;
+
+// Mirrors transformers' DebertaIntermediate: act(dense(x)).
+internal sealed class DebertaIntermediate : nn.Module<Tensor, Tensor>
+{
+    private readonly Linear dense;
+    private readonly Func<Tensor, Tensor> _act;
+
+    public DebertaIntermediate(DebertaConfig config) : base(nameof(DebertaIntermediate))
+    {
+        dense = nn.Linear(config.HiddenSize, config.IntermediateSize);
+        _act = Activations.Get(config.HiddenAct);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hiddenStates)
+    {
+        using var scope = NewDisposeScope();
+        return _act(dense.forward(hiddenStates)).MoveToOuterDisposeScope();               // [B, L, I]
+    }
+}
+
+// Mirrors transformers' DebertaOutput: LN(dropout(dense(x)) + input).
+internal sealed class DebertaOutput : nn.Module
+{
+    private readonly Linear dense;
+    private readonly DebertaLayerNorm LayerNorm;
+    private readonly double _dropout;
+
+    public DebertaOutput(DebertaConfig config) : base(nameof(DebertaOutput))
+    {
+        dense = nn.Linear(config.IntermediateSize, config.HiddenSize);
+        LayerNorm = new DebertaLayerNorm(config.HiddenSize, config.LayerNormEps);
+        _dropout = config.HiddenDropoutProb;
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor hiddenStates, Tensor inputTensor)
+    {
+        using var scope = NewDisposeScope();
+        var x = nn.functional.dropout(dense.forward(hiddenStates), _dropout, training);   // [B, L, H]
+        return LayerNorm.forward(x + inputTensor).MoveToOuterDisposeScope();
+    }
+}
+
+// Mirrors transformers' DebertaLayer: attention block, then the feed-forward block.
+internal sealed class DebertaLayer : nn.Module
+{
+    private readonly DebertaAttention attention;
+    private readonly DebertaIntermediate intermediate;
+    private readonly DebertaOutput output;
+
+    public DebertaLayer(DebertaConfig config) : base(nameof(DebertaLayer))
+    {
+        attention = new DebertaAttention(config);
+        intermediate = new DebertaIntermediate(config);
+        output = new DebertaOutput(config);
+        RegisterComponents();
+    }
+
+    public DebertaAttention Attention => attention;
+
+    public (Tensor Output, Tensor? Probs) Forward(Tensor hiddenStates, AttentionContext ctx, bool outputAttentions)
+    {
+        using var scope = NewDisposeScope();
+        var (att, probs) = attention.Forward(hiddenStates, ctx, outputAttentions);
+        var result = output.Forward(intermediate.forward(att), att).MoveToOuterDisposeScope();
+        probs?.MoveToOuterDisposeScope();
+        return (result, probs);
+    }
+}
+
+// Mirrors transformers' DebertaEncoder: the layers and, with relative attention, rel_embeddings [2 max_rel, H].
+internal sealed class DebertaEncoder : nn.Module
+{
+    private readonly ModuleList<DebertaLayer> layer;
+    private readonly Embedding? rel_embeddings;
+    private readonly int _maxRelative;
+
+    public DebertaEncoder(DebertaConfig config) : base(nameof(DebertaEncoder))
+    {
+        layer = new ModuleList<DebertaLayer>(Enumerable.Range(0, config.NumHiddenLayers).Select(_ => new DebertaLayer(config)).ToArray());
+        if (config.RelativeAttention)
+        {
+            _maxRelative = config.EffectiveMaxRelativePositions;
+            rel_embeddings = nn.Embedding(_maxRelative * 2, config.HiddenSize);
+        }
+        RegisterComponents();
+    }
+
+    public ModuleList<DebertaLayer> Layers => layer;
+
+    /// <summary>
+    /// Runs every layer. <paramref name="attentionMask"/> is [B, L]; the outer product m_i m_j becomes the [B, 1, L, L]
+    /// mask (non-zero = attend). Returns the last hidden state and, when asked, all hidden states (input first) and
+    /// attention probabilities.
+    /// </summary>
+    public (Tensor Last, List<Tensor>? Hidden, List<Tensor>? Attentions) Forward(
+        Tensor hiddenStates, Tensor attentionMask, bool outputHiddenStates, bool outputAttentions)
+    {
+        using var scope = NewDisposeScope();
+        var ctx = BuildContext(hiddenStates, attentionMask);
+        var hidden = outputHiddenStates ? new List<Tensor> { hiddenStates } : null;
+        var atts = outputAttentions ? new List<Tensor>() : null;
+        var h = hiddenStates;
+        foreach (var l in layer)
+        {
+            var (next, probs) = l.Forward(h, ctx, outputAttentions);
+            h = next;
+            hidden?.Add(h);
+            if (probs is not null) atts!.Add(probs);
+        }
+        Scopes.MoveOut(scope, new[] { h }.Concat(hidden ?? []).Concat(atts ?? []));
+        return (h, hidden, atts);
+    }
+
+    private AttentionContext BuildContext(Tensor hiddenStates, Tensor attentionMask)
+    {
+        long l = hiddenStates.shape[1];
+        var device = hiddenStates.device;
+        var keep = attentionMask.ne(0);                                                  // [B, L] bool
+        var maskedOut = keep.unsqueeze(1).unsqueeze(2).logical_and(keep.unsqueeze(1).unsqueeze(3)).logical_not(); // [B, 1, L, L]
+        if (rel_embeddings is null)
+            return new AttentionContext { MaskedOut = maskedOut };
+
+        int span = (int)Math.Min(l, _maxRelative);
+        var pos = arange(l, dtype: ScalarType.Int64, device: device);
+        var rel = pos.unsqueeze(1) - pos.unsqueeze(0);                                   // [L, L]: i - j
+        var c2p = (rel + span).clamp(0, 2 * span - 1);                                   // [L, L]
+        var p2c = c2p.t().contiguous();                                                  // [L(j), L(i)]
+        var relEmb = rel_embeddings.weight!.narrow(0, _maxRelative - span, 2 * span);    // [2s, H]
+        return new AttentionContext { MaskedOut = maskedOut, Span = span, C2PIndex = c2p, P2CIndex = p2c, RelEmbeddings = relEmb };
+    }
+}

@@ -1,0 +1,167 @@
+using DebertaSharp.Modeling;
+using DebertaSharp.Serialization;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DebertaSharp;
+
+/// <summary>Options of <see cref="DebertaPreTrainedModel.FromPretrained"/>.</summary>
+public sealed record PretrainedLoadOptions
+{
+    /// <summary>Leave encoder weights that the checkpoint lacks as initialised instead of failing (they are reported).</summary>
+    public bool AllowMissingWeights { get; init; }
+
+    /// <summary>Receives one line per loading decision (files read, head chosen, weights initialised, keys ignored).</summary>
+    public Action<string>? Log { get; init; }
+}
+
+/// <summary>What <see cref="DebertaPreTrainedModel.FromPretrained"/> did.</summary>
+public sealed record LoadReport
+{
+    /// <summary>The checkpoint files read.</summary>
+    public required IReadOnlyList<string> FilesRead { get; init; }
+    /// <summary>Model weights the checkpoint lacked (initialised as Hugging Face's <c>_init_weights</c>).</summary>
+    public required IReadOnlyList<string> MissingKeys { get; init; }
+    /// <summary>Checkpoint keys the model has no place for (ignored).</summary>
+    public required IReadOnlyList<string> UnexpectedKeys { get; init; }
+    /// <summary>Head weights absent from the checkpoint (e.g. a base checkpoint loaded into a classifier), newly initialised.</summary>
+    public required IReadOnlyList<string> NewlyInitializedHeadKeys { get; init; }
+    /// <summary>Checkpoint keys dropped on purpose (tied decoder copies, position_ids buffers, unused absolute positions).</summary>
+    public required IReadOnlyList<string> IgnoredKeys { get; init; }
+    /// <summary>For masked LM: <c>legacy</c> (cls.predictions) or <c>lm_predictions</c>; null for other heads.</summary>
+    public string? MaskedLMHead { get; init; }
+    /// <summary>Why that masked LM head was chosen.</summary>
+    public string? MaskedLMHeadReason { get; init; }
+    /// <summary>The dtype of the checkpoint's floating-point weights.</summary>
+    public ScalarType CheckpointDtype { get; init; }
+    /// <summary>The dtype the model was loaded in.</summary>
+    public ScalarType ModelDtype { get; init; }
+    /// <summary>Human-readable log lines, as sent to <see cref="PretrainedLoadOptions.Log"/>.</summary>
+    public required IReadOnlyList<string> Messages { get; init; }
+}
+
+/// <summary>
+/// Base of every DeBERTa model (Hugging Face's <c>DebertaPreTrainedModel</c>): the configuration, the generic forward,
+/// checkpoint loading and saving. Use <c>train()</c> / <c>eval()</c> to switch dropout on and off.
+/// </summary>
+public abstract class DebertaPreTrainedModel : nn.Module
+{
+    private protected DebertaPreTrainedModel(string name, DebertaConfig config) : base(name)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        Config = config;
+    }
+
+    /// <summary>The configuration the model was built from.</summary>
+    public DebertaConfig Config { get; private set; }
+
+    /// <summary>Which head this model is.</summary>
+    public abstract DebertaHead Head { get; }
+
+    /// <summary>Runs the model on <paramref name="inputs"/>; the concrete output type matches <see cref="Head"/>.</summary>
+    public abstract ModelOutput Forward(DebertaInputs inputs);
+
+    /// <summary>What <see cref="FromPretrained"/> did; null for a model built from a configuration.</summary>
+    public LoadReport? LoadReport { get; private set; }
+
+    /// <summary>The encoder (this model for <see cref="DebertaModel"/>).</summary>
+    internal virtual DebertaModel Backbone => (DebertaModel)this;
+
+    /// <summary>The Hugging Face class name of a head.</summary>
+    public static string ArchitectureName(DebertaHead head) => head switch
+    {
+        DebertaHead.Base => "DebertaModel",
+        DebertaHead.MaskedLM => "DebertaForMaskedLM",
+        DebertaHead.SequenceClassification => "DebertaForSequenceClassification",
+        DebertaHead.TokenClassification => "DebertaForTokenClassification",
+        DebertaHead.QuestionAnswering => "DebertaForQuestionAnswering",
+        _ => throw new ArgumentOutOfRangeException(nameof(head), head, "unknown head"),
+    };
+
+    /// <summary>The head named by <c>architectures</c> (first DeBERTa class found), or null.</summary>
+    public static DebertaHead? HeadFromArchitectures(IReadOnlyList<string>? architectures)
+    {
+        foreach (string a in architectures ?? [])
+            foreach (DebertaHead h in Enum.GetValues<DebertaHead>())
+                if (a == ArchitectureName(h)) return h;
+        return null;
+    }
+
+    /// <summary>Creates an initialised model of <paramref name="head"/> for <paramref name="config"/>.</summary>
+    public static DebertaPreTrainedModel Create(DebertaConfig config, DebertaHead head) => head switch
+    {
+        DebertaHead.Base => new DebertaModel(config),
+        DebertaHead.MaskedLM => new DebertaForMaskedLM(config),
+        DebertaHead.SequenceClassification => new DebertaForSequenceClassification(config),
+        DebertaHead.TokenClassification => new DebertaForTokenClassification(config),
+        DebertaHead.QuestionAnswering => new DebertaForQuestionAnswering(config),
+        _ => throw new ArgumentOutOfRangeException(nameof(head), head, "unknown head"),
+    };
+
+    /// <summary>
+    /// Loads <c>config.json</c> and the weights of a Hugging Face checkpoint folder (safetensors, sharded or not, or
+    /// <c>pytorch_model.bin</c>).
+    /// </summary>
+    /// <param name="dir">The checkpoint folder.</param>
+    /// <param name="dtype">The dtype of the model; null keeps the checkpoint's floating-point dtype (Hugging Face 5.x's <c>dtype="auto"</c>).</param>
+    /// <param name="device">Where to put the model; null for the CPU.</param>
+    /// <param name="head">The model class; null takes it from <c>architectures</c> in config.json, else <see cref="DebertaHead.Base"/>.</param>
+    /// <param name="options">Loading options.</param>
+    /// <exception cref="DirectoryNotFoundException">No such folder.</exception>
+    /// <exception cref="FileNotFoundException">No config.json or no weights file.</exception>
+    /// <exception cref="CheckpointFormatException">A weights file is malformed, a weight has the wrong shape, or encoder weights are missing.</exception>
+    /// <exception cref="DebertaConfigException">config.json is invalid.</exception>
+    public static DebertaPreTrainedModel FromPretrained(string dir, ScalarType? dtype = null, Device? device = null,
+        DebertaHead? head = null, PretrainedLoadOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(dir);
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"Checkpoint folder not found: {dir}");
+        string configPath = Path.Combine(dir, "config.json");
+        if (!File.Exists(configPath)) throw new FileNotFoundException($"No config.json in {dir}", configPath);
+        var config = DebertaConfig.FromFile(configPath);
+        config.Validate();
+        var chosen = head ?? HeadFromArchitectures(config.Architectures) ?? DebertaHead.Base;
+        return PretrainedLoader.Load(dir, config, chosen, dtype, device, options ?? new PretrainedLoadOptions());
+    }
+
+    internal void SetLoaded(DebertaConfig config, LoadReport report)
+    {
+        Config = config;
+        LoadReport = report;
+    }
+
+    /// <summary>
+    /// Writes <c>config.json</c> (with <c>architectures</c>) and <c>model.safetensors</c> as Hugging Face's
+    /// <c>save_pretrained</c> does (same names, shapes and dtypes; the tied decoder is not written). Both writes are atomic.
+    /// </summary>
+    /// <param name="dir">The folder, created if needed.</param>
+    public void SavePretrained(string dir)
+    {
+        ArgumentNullException.ThrowIfNull(dir);
+        Directory.CreateDirectory(dir);
+        var state = StateDictForSave();
+        string dtypeName = state.Values.FirstOrDefault(t => t.is_floating_point())?.dtype switch
+        {
+            ScalarType.Float16 => "float16",
+            ScalarType.BFloat16 => "bfloat16",
+            ScalarType.Float64 => "float64",
+            _ => "float32",
+        };
+        var extension = new Dictionary<string, System.Text.Json.JsonElement>(Config.ExtensionData ?? []);
+        extension["dtype"] = System.Text.Json.JsonSerializer.SerializeToElement(dtypeName);
+        var config = Config with { Architectures = [ArchitectureName(Head)], ExtensionData = extension };
+        SafeTensors.Save(Path.Combine(dir, "model.safetensors"), StateDictMapper.ToSave(state, Config.TieWordEmbeddings != false));
+        config.Save(Path.Combine(dir, "config.json"));
+    }
+
+    /// <summary>Parameter and buffer names → tensors, as Hugging Face's <c>save_pretrained</c> writes them.</summary>
+    internal Dictionary<string, Tensor> StateDictForSave()
+    {
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, p) in named_parameters()) result[name] = p;
+        foreach (var (name, b) in named_buffers()) result[name] = b;
+        return result;
+    }
+}

@@ -1,0 +1,81 @@
+using TorchSharp;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace DebertaSharp.Tests.Modeling;
+
+/// <summary>Every fixture case of Fixtures/models/&lt;variant&gt;/&lt;head&gt;/expected_*.safetensors against Hugging Face 5.17.</summary>
+public sealed class ModelParityTests(ITestOutputHelper log)
+{
+    private static readonly Dictionary<string, DebertaHead> s_heads = new()
+    {
+        ["base"] = DebertaHead.Base,
+        ["masked_lm"] = DebertaHead.MaskedLM,
+        ["sequence_classification"] = DebertaHead.SequenceClassification,
+        ["token_classification"] = DebertaHead.TokenClassification,
+        ["question_answering"] = DebertaHead.QuestionAnswering,
+    };
+
+    public static TheoryData<string, string, string> Cases()
+    {
+        var data = new TheoryData<string, string, string>();
+        string root = TestPaths.Fixture("models");
+        foreach (string variantDir in Directory.GetDirectories(root).Order(StringComparer.Ordinal))
+        {
+            string variant = Path.GetFileName(variantDir);
+            if (variant == "problem_types") continue;
+            foreach (string headDir in Directory.GetDirectories(variantDir).Order(StringComparer.Ordinal))
+                foreach (string file in Directory.GetFiles(headDir, "expected_*.safetensors").Order(StringComparer.Ordinal))
+                {
+                    string c = Path.GetFileNameWithoutExtension(file)["expected_".Length..];
+                    data.Add(variant, Path.GetFileName(headDir), c);
+                }
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Matches_HuggingFace(string variant, string head, string @case)
+    {
+        string dir = TestPaths.Fixture("models", variant, head);
+        using var model = DebertaPreTrainedModel.FromPretrained(dir);
+        Assert.Equal(s_heads[head], model.Head);
+        var expected = ParityAssert.Load(Path.Combine(dir, $"expected_{@case}.safetensors"));
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var output = model.Forward(ParityAssert.Inputs(expected));
+            double max = ParityAssert.Matches(expected, output);
+            log.WriteLine($"{variant}/{head}/{@case}: max abs diff {max:E2}");
+        }
+        finally { ParityAssert.DisposeAll(expected.Values); }
+    }
+
+    public static TheoryData<string> ProblemTypes()
+    {
+        var data = new TheoryData<string>();
+        foreach (string d in Directory.GetDirectories(TestPaths.Fixture("models", "problem_types")).Order(StringComparer.Ordinal))
+            data.Add(Path.GetFileName(d));
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(ProblemTypes))]
+    public void ProblemType_Matches_HuggingFace(string problemType)
+    {
+        string dir = TestPaths.Fixture("models", "problem_types", problemType);
+        using var model = DebertaPreTrainedModel.FromPretrained(dir);
+        Assert.Equal(problemType, model.Config.ProblemType);
+        var expected = ParityAssert.Load(Path.Combine(dir, "expected.safetensors"));
+        try
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var output = model.Forward(ParityAssert.Inputs(expected, outputs: false));
+            ParityAssert.Matches(expected, output);
+        }
+        finally { ParityAssert.DisposeAll(expected.Values); }
+    }
+}
