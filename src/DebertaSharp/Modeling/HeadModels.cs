@@ -220,6 +220,8 @@ public sealed class DebertaForQuestionAnswering : DebertaPreTrainedModel
     /// <exception cref="DebertaConfigException">The configuration is invalid.</exception>
     public DebertaForQuestionAnswering(DebertaConfig config) : base(nameof(DebertaForQuestionAnswering), config)
     {
+        if (Config.NumLabels != 2)
+            throw new DebertaConfigException("num_labels", $"question answering needs 2 labels (start, end), got {Config.NumLabels}");
         deberta = new DebertaModel(Config, init: false);
         qa_outputs = nn.Linear(Config.HiddenSize, Config.NumLabels);
         RegisterComponents();
