@@ -14,6 +14,10 @@ internal sealed class PyTuple(object?[] items) : IEquatable<PyTuple>
     /// <summary>The elements.</summary>
     internal object?[] Items { get; } = items;
 
+    /// <summary>Nesting depth of tuples in tuples (1 for a tuple of scalars); bounded by the unpickler so that
+    /// equality, hashing and descriptions, which recurse, cannot exhaust the stack.</summary>
+    internal int Depth { get; } = 1 + items.Select(i => i is PyTuple t ? t.Depth : 0).DefaultIfEmpty(0).Max();
+
     /// <summary>Number of elements.</summary>
     internal int Count => Items.Length;
 
@@ -85,6 +89,9 @@ internal interface IPickleHost
 internal sealed class PickleMachine
 {
     private const int MaxLineLength = 4096;
+
+    /// <summary>Deepest nesting of tuples accepted (torch state dicts need 3).</summary>
+    internal const int MaxTupleDepth = 64;
 
     private readonly Stream _stream;
     private readonly string _path;
@@ -274,21 +281,21 @@ internal sealed class PickleMachine
                 Push(PyTuple.Empty);
                 break;
             case (byte)'t': // TUPLE
-                Push(new PyTuple([.. PopMark()]));
+                Push(Tuple([.. PopMark()]));
                 break;
             case 0x85: // TUPLE1
-                Push(new PyTuple([Pop()]));
+                Push(Tuple([Pop()]));
                 break;
             case 0x86: // TUPLE2
                 {
                     object? b = Pop(), a = Pop();
-                    Push(new PyTuple([a, b]));
+                    Push(Tuple([a, b]));
                     break;
                 }
             case 0x87: // TUPLE3
                 {
                     object? c = Pop(), b = Pop(), a = Pop();
-                    Push(new PyTuple([a, b, c]));
+                    Push(Tuple([a, b, c]));
                     break;
                 }
             case (byte)']': // EMPTY_LIST
@@ -405,6 +412,12 @@ internal sealed class PickleMachine
         (byte)'P' => "PERSID",
         _ => op is >= 0x20 and < 0x7f ? ((char)op).ToString() : "unknown",
     };
+
+    private PyTuple Tuple(object?[] items)
+    {
+        var t = new PyTuple(items);
+        return t.Depth <= MaxTupleDepth ? t : throw Error(null, $"tuples nested more than {MaxTupleDepth} deep.");
+    }
 
     private void SetItems(PyDict dict, List<object?> items)
     {

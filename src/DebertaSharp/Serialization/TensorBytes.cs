@@ -26,7 +26,10 @@ internal static class TensorBytes
     /// Calls <paramref name="action"/> on consecutive spans that together cover the memory of <paramref name="tensor"/>,
     /// which must be a contiguous CPU tensor. The spans alias the tensor's memory: writing to them writes the tensor.
     /// </summary>
-    internal static void ForEachChunk(Tensor tensor, ByteChunkAction action)
+    /// <param name="tensor">A contiguous CPU tensor.</param>
+    /// <param name="action">Called with each chunk and its byte offset in the tensor.</param>
+    /// <param name="maxChunkBytes">Largest chunk (rounded down to whole elements, at least one).</param>
+    internal static void ForEachChunk(Tensor tensor, ByteChunkAction action, long maxChunkBytes = MaxChunkBytes)
     {
         if (tensor.device_type != DeviceType.CPU || !tensor.is_contiguous())
         {
@@ -39,12 +42,12 @@ internal static class TensorBytes
         }
         long elementSize = tensor.element_size();
         long total = checked(count * elementSize);
-        if (total <= MaxChunkBytes)
+        if (total <= maxChunkBytes)
         {
             action(tensor.bytes, 0);
             return;
         }
-        long perChunk = MaxChunkBytes / elementSize;
+        long perChunk = Math.Max(1, maxChunkBytes / elementSize);
         using Tensor flat = tensor.reshape(count);
         for (long start = 0; start < count; start += perChunk)
         {

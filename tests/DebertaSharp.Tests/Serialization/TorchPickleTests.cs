@@ -167,6 +167,15 @@ public class TorchPickleTests
     }
 
     [Fact]
+    public void DeeplyNestedTuplesAreRefusedWithoutExhaustingTheStack()
+    {
+        var b = new PickleBuilder().Proto(2).Op('}').Op(')');
+        for (int i = 0; i < 200_000; i++) b.Op(0x85); // TUPLE1 around the previous tuple
+        b.Int(1).Op('s').Op('.');
+        Assert.Contains("nested", RefusedZip(b.Bytes).Message);
+    }
+
+    [Fact]
     public void NonStateDictPayloadsAreRefused()
     {
         byte[] list = new PickleBuilder().Proto(2).Op(']').Op('.').Bytes;
