@@ -96,6 +96,10 @@ public sealed class DebertaForSequenceClassification : DebertaPreTrainedModel
     /// <exception cref="DebertaConfigException">The configuration is invalid.</exception>
     public DebertaForSequenceClassification(DebertaConfig config) : base(nameof(DebertaForSequenceClassification), config)
     {
+        // ContextPooler feeds the first token (hidden_size) to a pooler_hidden_size square layer.
+        if (Config.EffectivePoolerHiddenSize != Config.HiddenSize)
+            throw new DebertaConfigException("pooler_hidden_size",
+                $"must equal hidden_size ({Config.HiddenSize}) for the DeBERTa v1 pooler, got {Config.EffectivePoolerHiddenSize}");
         deberta = new DebertaModel(Config, init: false);
         pooler = new ContextPooler(Config);
         classifier = nn.Linear(Config.HiddenSize, Config.NumLabels);
