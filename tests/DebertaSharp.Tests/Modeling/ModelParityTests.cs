@@ -48,7 +48,7 @@ public sealed class ModelParityTests(ITestOutputHelper log)
             using var _ = no_grad();
             var output = model.Forward(ParityAssert.Inputs(expected));
             double max = ParityAssert.Matches(expected, output);
-            log.WriteLine($"{variant}/{head}/{@case}: max abs diff {max:E2}");
+            log.WriteLine($"{variant}/{head}/{@case}: max abs diff {max:E2}; largest relative loss diff so far {ParityAssert.MaxLossRelSeen:E2}");
         }
         finally { ParityAssert.DisposeAll(expected.Values); }
     }
