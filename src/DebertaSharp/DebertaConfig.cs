@@ -149,7 +149,7 @@ public sealed record DebertaConfig
     public static DebertaConfig Base { get; } = new()
     {
         RelativeAttention = true, PosAttType = new PosAttTypeList(["c2p", "p2c"], fromString: true),
-        PositionBiasedInput = false, MaxRelativePositions = -1, Architectures = ["DebertaForMaskedLM"],
+        PositionBiasedInput = false, MaxRelativePositions = -1,
     };
 
     /// <summary>The configuration of <c>microsoft/deberta-large</c>.</summary>
@@ -222,8 +222,6 @@ public sealed record DebertaConfig
         if (TypeVocabSize < 0) throw new DebertaConfigException("type_vocab_size", $"must not be negative, got {TypeVocabSize}");
         if (EmbeddingSize is { } es) Positive(es, "embedding_size");
         if (PoolerHiddenSize is { } ps) Positive(ps, "pooler_hidden_size");
-        if (PoolerHiddenSize is { } ph && ph != HiddenSize)
-            throw new DebertaConfigException("pooler_hidden_size", $"must equal hidden_size ({HiddenSize}) for DeBERTa v1, got {ph}");
         if (NumLabelsValue is { } nl) Positive(nl, "num_labels");
         if (PadTokenId is { } pad && (pad < 0 || pad >= VocabSize))
             throw new DebertaConfigException("pad_token_id", $"must be in [0, vocab_size={VocabSize}), got {pad}");

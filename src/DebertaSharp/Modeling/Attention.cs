@@ -10,8 +10,8 @@ namespace DebertaSharp.Modeling;
 /// </summary>
 internal sealed class AttentionContext
 {
-    /// <summary>[B, 1, L, L] bool, true where a query may NOT attend to a key.</summary>
-    public required Tensor MaskedOut { get; init; }
+    /// <summary>[B, 1, L, L] bool, true where a query may NOT attend to a key; null when nothing is masked.</summary>
+    public Tensor? MaskedOut { get; init; }
 
     /// <summary>att_span = min(L, max_relative_positions); 0 without relative attention.</summary>
     public int Span { get; init; }
@@ -21,6 +21,9 @@ internal sealed class AttentionContext
 
     /// <summary>[L, L] int64: the transpose of <see cref="C2PIndex"/>, contiguous (p2c index in the key frame).</summary>
     public Tensor? P2CIndex { get; init; }
+
+    /// <summary>True when L == span (no clamping): the relative terms are read through strided views, not gathered.</summary>
+    public bool StridedRelative { get; init; }
 
     /// <summary>[2 span, H] rows of encoder.rel_embeddings for this span (pos dropout applied per layer).</summary>
     public Tensor? RelEmbeddings { get; init; }
@@ -101,40 +104,21 @@ internal sealed class DisentangledSelfAttention : nn.Module
         var qkv = in_proj.forward(hiddenStates).view(b, l, _heads, 3 * _headSize).permute(0, 2, 1, 3);
         var chunks = qkv.chunk(3, -1);                                                   // 3 x [B, heads, L, d]
         var q = chunks[0] + q_bias.view(_heads, 1, _headSize);                          // [B, heads, L, d]
-        var k = chunks[1];                                                               // [B, heads, L, d]
+        var k = chunks[1].contiguous();                                                  // [B, heads, L, d]
         var v = chunks[2] + v_bias.view(_heads, 1, _headSize);                          // [B, heads, L, d]
 
         // q / sqrt(d * (1 + len(pos_att_type))), the scale rounded to the working dtype as HF does.
-        q = q / ScaleIn(dtype);
+        q.div_(ScaleIn(dtype));
         var scores = matmul(q, k.transpose(-1, -2));                                     // [B, heads, L, L]
 
         if (_relative && ctx.RelEmbeddings is not null && (_c2p || _p2c))
-        {
-            var rel = nn.functional.dropout(ctx.RelEmbeddings, _posDropout, training);   // [2s, H]
-            long twoSpan = rel.shape[0];
-            if (pos_proj is not null)
-            {
-                // c2p[i, j] = q_i · pos_proj(R)[clamp(i - j + s)]
-                var posKey = pos_proj.forward(rel).view(twoSpan, _heads, _headSize).permute(1, 2, 0); // [heads, d, 2s]
-                var c2p = matmul(q, posKey);                                              // [B, heads, L, 2s]
-                var index = ctx.C2PIndex!.expand(b, _heads, l, l);                         // [B, heads, L, L] (stride-0 view)
-                scores = scores + c2p.gather(-1, index);
-            }
-            if (pos_q_proj is not null)
-            {
-                // p2c[i, j] = k_j · (pos_q_proj(R)[clamp(i - j + s)] / scale), gathered in the key frame, then transposed.
-                var posQuery = pos_q_proj.forward(rel).view(twoSpan, _heads, _headSize).permute(1, 2, 0); // [heads, d, 2s]
-                posQuery = posQuery / (float)_scale;                                       // HF divides by an fp32 scalar here
-                var p2c = matmul(k, posQuery.to(k.dtype));                                // [B, heads, L(j), 2s]
-                var index = ctx.P2CIndex!.expand(b, _heads, l, l);                         // [B, heads, L(j), L(i)]
-                scores = scores + p2c.gather(-1, index).transpose(-1, -2);                 // [B, heads, L(i), L(j)]
-            }
-        }
+            scores = scores + RelativeScores(q, k, ctx, b, l);                           // [B, heads, L, L]
 
         if (head_logits_proj is not null)
             scores = head_logits_proj.forward(scores.permute(0, 2, 3, 1)).permute(0, 3, 1, 2); // mix heads: [B, L, L, heads]
 
-        scores = scores.masked_fill(ctx.MaskedOut, AttentionContext.MinValue(scores.dtype)); // [B, heads, L, L]
+        if (ctx.MaskedOut is not null)
+            scores = scores.masked_fill(ctx.MaskedOut, AttentionContext.MinValue(scores.dtype)); // [B, heads, L, L]
         var probs = scores.softmax(-1);
         probs = nn.functional.dropout(probs, _attDropout, training);
         if (head_weights_proj is not null)
@@ -145,6 +129,43 @@ internal sealed class DisentangledSelfAttention : nn.Module
         context.MoveToOuterDisposeScope();
         if (outputAttentions) probs.MoveToOuterDisposeScope();
         return (context, outputAttentions ? probs : null);
+    }
+
+    /// <summary>
+    /// c2p[i, j] = q_i · pos_proj(R)[r] and p2c[i, j] = k_j · (pos_q_proj(R)[r] / scale), r = clamp(i - j + s, 0, 2s - 1),
+    /// summed. When L == span no clamping happens and both are read from the [L, 2s] products through strided views
+    /// (row i of c2p is a contiguous run of the product with reversed positions, row j of p2cᵀ one of the plain product):
+    /// no index tensors. Otherwise (L > max_relative_positions) they are gathered with the clamped indices.
+    /// </summary>
+    private Tensor RelativeScores(Tensor q, Tensor k, AttentionContext ctx, long b, long l)
+    {
+        var rel = nn.functional.dropout(ctx.RelEmbeddings!, _posDropout, training);      // [2s, H]
+        long twoSpan = rel.shape[0];
+        bool strided = ctx.StridedRelative;
+        Tensor? score = null;
+        if (pos_proj is not null)
+        {
+            var posKey = pos_proj.forward(rel);                                          // [2s, H]
+            if (strided) posKey = posKey.flip(0);                                        // row m holds position 2s - 1 - m
+            var keyT = posKey.view(twoSpan, _heads, _headSize).permute(1, 2, 0);          // [heads, d, 2s]
+            var c2p = matmul(q, keyT).contiguous();                                      // [B, heads, L, 2s]
+            // strided: c2p[i, j] = flipped[i, L - 1 - i + j] at offset i (2L - 1) + L - 1 + j of each [L, 2L] block.
+            score = strided
+                ? c2p.as_strided([b, _heads, l, l], [_heads * l * twoSpan, l * twoSpan, twoSpan - 1, 1], c2p.storage_offset() + l - 1)
+                : c2p.gather(-1, ctx.C2PIndex!.expand(b, _heads, l, l));                  // [B, heads, L, L]
+        }
+        if (pos_q_proj is not null)
+        {
+            var posQuery = pos_q_proj.forward(rel).view(twoSpan, _heads, _headSize).permute(1, 2, 0); // [heads, d, 2s]
+            posQuery = posQuery / (float)_scale;                                         // HF divides by an fp32 scalar here
+            var p2c = matmul(k, posQuery.to(k.dtype)).contiguous();                      // [B, heads, L(j), 2s]
+            // strided: p2cᵀ[j, i] = p2c[j, i - j + L] at offset j (2L - 1) + L + i of each [L, 2L] block.
+            var p2cT = strided
+                ? p2c.as_strided([b, _heads, l, l], [_heads * l * twoSpan, l * twoSpan, twoSpan - 1, 1], p2c.storage_offset() + l)
+                : p2c.gather(-1, ctx.P2CIndex!.expand(b, _heads, l, l));                  // [B, heads, L(j), L(i)]
+            score = score is null ? p2cT.transpose(-1, -2) : score + p2cT.transpose(-1, -2);
+        }
+        return score!;
     }
 
     private Tensor ScaleIn(ScalarType dtype) => tensor((float)_scale).to(dtype);

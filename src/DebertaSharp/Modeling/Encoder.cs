@@ -94,6 +94,9 @@ internal sealed class DebertaEncoder : nn.Module
 
     public ModuleList<DebertaLayer> Layers => layer;
 
+    /// <summary>Test and benchmark hook: gather the relative terms with index tensors even when no clamping happens.</summary>
+    internal bool ForceGather { get; set; }
+
     /// <summary>
     /// Runs every layer. <paramref name="attentionMask"/> is [B, L]; the outer product m_i m_j becomes the [B, 1, L, L]
     /// mask (non-zero = attend). Returns the last hidden state and, when asked, all hidden states (input first) and
@@ -123,16 +126,21 @@ internal sealed class DebertaEncoder : nn.Module
         long l = hiddenStates.shape[1];
         var device = hiddenStates.device;
         var keep = attentionMask.ne(0);                                                  // [B, L] bool
-        var maskedOut = keep.unsqueeze(1).unsqueeze(2).logical_and(keep.unsqueeze(1).unsqueeze(3)).logical_not(); // [B, 1, L, L]
+        // m_i * m_j != 0 → attend; with no padding at all the fill is skipped (it would change nothing).
+        Tensor? maskedOut = keep.all().item<bool>()
+            ? null
+            : keep.unsqueeze(1).unsqueeze(2).logical_and(keep.unsqueeze(1).unsqueeze(3)).logical_not(); // [B, 1, L, L]
         if (rel_embeddings is null)
             return new AttentionContext { MaskedOut = maskedOut };
 
         int span = (int)Math.Min(l, _maxRelative);
+        var relEmb = rel_embeddings.weight!.narrow(0, _maxRelative - span, 2 * span);    // [2s, H]
+        if (span == l && !ForceGather)
+            return new AttentionContext { MaskedOut = maskedOut, Span = span, StridedRelative = true, RelEmbeddings = relEmb };
         var pos = arange(l, dtype: ScalarType.Int64, device: device);
         var rel = pos.unsqueeze(1) - pos.unsqueeze(0);                                   // [L, L]: i - j
         var c2p = (rel + span).clamp(0, 2 * span - 1);                                   // [L, L]
         var p2c = c2p.t().contiguous();                                                  // [L(j), L(i)]
-        var relEmb = rel_embeddings.weight!.narrow(0, _maxRelative - span, 2 * span);    // [2s, H]
         return new AttentionContext { MaskedOut = maskedOut, Span = span, C2PIndex = c2p, P2CIndex = p2c, RelEmbeddings = relEmb };
     }
 }

@@ -96,6 +96,10 @@ public sealed class DebertaForSequenceClassification : DebertaPreTrainedModel
     /// <exception cref="DebertaConfigException">The configuration is invalid.</exception>
     public DebertaForSequenceClassification(DebertaConfig config) : base(nameof(DebertaForSequenceClassification), config)
     {
+        // ContextPooler feeds the first token (hidden_size) to a pooler_hidden_size square layer.
+        if (Config.EffectivePoolerHiddenSize != Config.HiddenSize)
+            throw new DebertaConfigException("pooler_hidden_size",
+                $"must equal hidden_size ({Config.HiddenSize}) for the DeBERTa v1 pooler, got {Config.EffectivePoolerHiddenSize}");
         deberta = new DebertaModel(Config, init: false);
         pooler = new ContextPooler(Config);
         classifier = nn.Linear(Config.HiddenSize, Config.NumLabels);
@@ -220,6 +224,8 @@ public sealed class DebertaForQuestionAnswering : DebertaPreTrainedModel
     /// <exception cref="DebertaConfigException">The configuration is invalid.</exception>
     public DebertaForQuestionAnswering(DebertaConfig config) : base(nameof(DebertaForQuestionAnswering), config)
     {
+        if (Config.NumLabels != 2)
+            throw new DebertaConfigException("num_labels", $"question answering needs 2 labels (start, end), got {Config.NumLabels}");
         deberta = new DebertaModel(Config, init: false);
         qa_outputs = nn.Linear(Config.HiddenSize, Config.NumLabels);
         RegisterComponents();

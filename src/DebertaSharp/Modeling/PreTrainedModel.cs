@@ -105,7 +105,8 @@ public abstract class DebertaPreTrainedModel : nn.Module
     /// <c>pytorch_model.bin</c>).
     /// </summary>
     /// <param name="dir">The checkpoint folder.</param>
-    /// <param name="dtype">The dtype of the model; null keeps the checkpoint's floating-point dtype (Hugging Face 5.x's <c>dtype="auto"</c>).</param>
+    /// <param name="dtype">The dtype of the model; null follows Hugging Face 5.x's default <c>dtype="auto"</c>: config.json's
+    /// <c>dtype</c> (or <c>torch_dtype</c>), else the checkpoint's floating-point dtype.</param>
     /// <param name="device">Where to put the model; null for the CPU.</param>
     /// <param name="head">The model class; null takes it from <c>architectures</c> in config.json, else <see cref="DebertaHead.Base"/>.</param>
     /// <param name="options">Loading options.</param>

@@ -50,9 +50,10 @@ internal static class PretrainedLoader
             Log($"masked LM head: {(legacy ? "legacy cls.predictions" : "lm_predictions.lm_head")} ({mlmReason})");
         }
 
-        // dtype: the requested one, else the checkpoint's floating dtype (HF 5.x dtype="auto").
+        // dtype: the requested one, else HF 5.x's default dtype="auto": config.json's "dtype" ("torch_dtype" in older
+        // files), else the dtype of the checkpoint's first floating-point weight.
         var ckptDtype = checkpoint.Values.FirstOrDefault(t => t.is_floating_point())?.dtype ?? ScalarType.Float32;
-        var modelDtype = dtype ?? ckptDtype;
+        var modelDtype = dtype ?? ConfigDtype(config) ?? ckptDtype;
         var model = DebertaPreTrainedModel.Create(config, head);
         try
         {
@@ -116,5 +117,23 @@ internal static class PretrainedLoader
             model.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The dtype named by config.json's <c>dtype</c> or <c>torch_dtype</c>, if any.</summary>
+    internal static ScalarType? ConfigDtype(DebertaConfig config)
+    {
+        foreach (string key in new[] { "dtype", "torch_dtype" })
+        {
+            if (config.ExtensionData?.TryGetValue(key, out var v) != true || v.ValueKind != System.Text.Json.JsonValueKind.String) continue;
+            return v.GetString() switch
+            {
+                "float32" or "float" => ScalarType.Float32,
+                "float16" or "half" => ScalarType.Float16,
+                "bfloat16" => ScalarType.BFloat16,
+                "float64" or "double" => ScalarType.Float64,
+                _ => null,
+            };
+        }
+        return null;
     }
 }

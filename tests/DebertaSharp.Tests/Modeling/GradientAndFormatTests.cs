@@ -63,6 +63,13 @@ public sealed class GradientAndFormatTests(ITestOutputHelper log)
         Assert.Empty(model.LoadReport!.MissingKeys);
         Assert.Empty(model.LoadReport.UnexpectedKeys);
         Assert.Equal("legacy", model.LoadReport.MaskedLMHead);
+        if (format.StartsWith("bin_", StringComparison.Ordinal))
+        {
+            // torch.save(state_dict()) keeps the tied decoder copies: dropped on purpose, not unexpected.
+            Assert.Contains("cls.predictions.decoder.weight", model.LoadReport.IgnoredKeys);
+            Assert.Contains("cls.predictions.decoder.bias", model.LoadReport.IgnoredKeys);
+        }
+        if (format == "safetensors_sharded") Assert.Equal(8, model.LoadReport.FilesRead.Count);   // the index and 7 shards
         var expected = ParityAssert.Load(TestPaths.Fixture("formats", expectedFile + ".safetensors"));
         try
         {
@@ -105,5 +112,19 @@ public sealed class GradientAndFormatTests(ITestOutputHelper log)
             log.WriteLine($"{format} run in {dtype}: max abs logits diff vs the same weights in fp32 {diff:E2}");
         }
         finally { ParityAssert.DisposeAll(expected.Values); }
+    }
+
+    [Fact]
+    public void Half_Checkpoint_Saves_In_Its_Dtype()
+    {
+        using var model = DebertaPreTrainedModel.FromPretrained(TestPaths.Fixture("formats", "safetensors_fp16"));
+        using var tmp = TestPaths.TempDir();
+        model.SavePretrained(tmp.Path);
+        Assert.All(DebertaSharp.Serialization.SafeTensors.ReadHeader(tmp["model.safetensors"]).Tensors, t => Assert.Equal("F16", t.Dtype));
+        Assert.Equal("float16", (string)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(tmp["config.json"]))!["dtype"]!);
+        using var back = DebertaPreTrainedModel.FromPretrained(tmp.Path);
+        Assert.Equal(ScalarType.Float16, back.LoadReport!.ModelDtype);
+        using var f32 = DebertaPreTrainedModel.FromPretrained(tmp.Path, dtype: ScalarType.Float32);
+        Assert.All(f32.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
     }
 }

@@ -210,7 +210,8 @@ public sealed class InputAndLifetimeTests
                 Assert.Equal(0f, p.abs().max().item<float>());
             else
             {
-                Assert.InRange(p.std().item<float>(), 0.04, 0.06);
+                if (p.numel() >= 256) Assert.InRange(p.std().item<float>(), 0.04, 0.06);   // small tables: too few samples
+                else Assert.InRange(p.abs().max().item<float>(), 1e-6, 0.3);
                 if (name == "deberta.embeddings.word_embeddings.weight") Assert.Equal(0f, p[0].abs().max().item<float>());
             }
         }

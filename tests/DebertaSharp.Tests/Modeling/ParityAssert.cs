@@ -12,6 +12,8 @@ internal static class ParityAssert
 
     /// <summary>Largest absolute difference seen by any comparison in this test run (reported by the parity summary test).</summary>
     public static double MaxAbsSeen;
+    /// <summary>Largest relative loss difference seen in this test run.</summary>
+    public static double MaxLossRelSeen;
     private static readonly object s_lock = new();
 
     public static double MaxAbsDiff(Tensor expected, Tensor actual)
@@ -37,6 +39,7 @@ internal static class ParityAssert
         double a = actual.to(ScalarType.Float64).cpu().item<double>();
         if (double.IsNaN(e)) { Assert.True(double.IsNaN(a), $"loss: expected NaN (as Hugging Face), got {a}"); return; }
         double rel = Math.Abs(a - e) / Math.Max(Math.Abs(e), 1e-12);
+        lock (s_lock) MaxLossRelSeen = Math.Max(MaxLossRelSeen, rel);
         Assert.True(rel <= LossRel, $"loss: expected {e:R}, got {a:R} (relative diff {rel:E3})");
     }
 
