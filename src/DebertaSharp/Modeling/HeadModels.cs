@@ -136,7 +136,8 @@ public sealed class DebertaForSequenceClassification : DebertaPreTrainedModel
     /// <param name="positionIds">[B, L] or [L] positions; 0..L-1 when null.</param>
     /// <param name="inputsEmbeds">[B, L, E] embeddings instead of ids.</param>
     /// <param name="labels">[B] class ids (rows with a negative label are skipped when problem_type is unset), [B] floats for
-    /// regression, [B, num_labels] multi-label targets or soft labels.</param>
+    /// regression, [B, num_labels] multi-label targets or soft labels. With one label, problem_type unset and labels given, the
+    /// returned logits are flattened to [B] (in the labels' float dtype), as Hugging Face returns them.</param>
     /// <param name="outputAttentions">Return every layer's attention probabilities.</param>
     /// <param name="outputHiddenStates">Return the embedding output and every layer's output.</param>
     public SequenceClassifierOutput Forward(Tensor? inputIds = null, Tensor? attentionMask = null, Tensor? tokenTypeIds = null,
@@ -149,6 +150,12 @@ public sealed class DebertaForSequenceClassification : DebertaPreTrainedModel
         pooled = nn.functional.dropout(pooled, _dropout, training);
         var logits = classifier.forward(pooled);                                         // [B, num_labels]
         Tensor? loss = labels is null ? null : Losses.SequenceClassification(logits, labels, Config.NumLabels, Config.ProblemType);
+        if (labels is not null && Config.ProblemType is null && Config.NumLabels == 1)
+        {
+            // Hugging Face returns the flattened logits it computed the MSE on: [B], in the labels' float dtype.
+            logits = logits.view(-1);                                                    // [B]
+            if (labels.is_floating_point()) logits = logits.to(labels.dtype);
+        }
         return Scopes.MoveOut(scope, new SequenceClassifierOutput(loss, logits, outputs.HiddenStates, outputs.Attentions));
     }
 }
