@@ -28,6 +28,19 @@ internal sealed class AttentionContext
     /// <summary>[2 span, H] rows of encoder.rel_embeddings for this span (pos dropout applied per layer).</summary>
     public Tensor? RelEmbeddings { get; init; }
 
+    /// <summary>[2 max_rel, H] the whole encoder.rel_embeddings table; <see cref="RelEmbeddings"/> is rows
+    /// [<see cref="RelOffset"/>, <see cref="RelOffset"/> + 2 span) of it.</summary>
+    public Tensor? RelTable { get; init; }
+
+    /// <summary>max_relative_positions - span: the first row of <see cref="RelTable"/> this forward uses.</summary>
+    public long RelOffset { get; init; }
+
+    /// <summary>
+    /// Set only for inference (eval mode, gradients off, fp32): the checksum of <see cref="RelTable"/>, with which the
+    /// layers may reuse their cached projections of the whole table (<see cref="RelativeProjectionCache"/>).
+    /// </summary>
+    public double? RelTableChecksum { get; init; }
+
     public static Scalar MinValue(ScalarType dtype) => dtype switch
     {
         ScalarType.Float16 => -65504.0,
@@ -57,6 +70,8 @@ internal sealed class DisentangledSelfAttention : nn.Module
     private readonly double _scale;
     private readonly double _attDropout;
     private readonly double _posDropout;
+    private readonly RelativeProjectionCache _posKeyCache = new();
+    private readonly RelativeProjectionCache _posQueryCache = new();
 
     public DisentangledSelfAttention(DebertaConfig config) : base(nameof(DisentangledSelfAttention))
     {
@@ -145,7 +160,7 @@ internal sealed class DisentangledSelfAttention : nn.Module
         Tensor? score = null;
         if (pos_proj is not null)
         {
-            var posKey = pos_proj.forward(rel);                                          // [2s, H]
+            var posKey = Project(pos_proj, _posKeyCache, rel, ctx);                      // [2s, H]
             if (strided) posKey = posKey.flip(0);                                        // row m holds position 2s - 1 - m
             var keyT = posKey.view(twoSpan, _heads, _headSize).permute(1, 2, 0);          // [heads, d, 2s]
             var c2p = matmul(q, keyT).contiguous();                                      // [B, heads, L, 2s]
@@ -156,7 +171,7 @@ internal sealed class DisentangledSelfAttention : nn.Module
         }
         if (pos_q_proj is not null)
         {
-            var posQuery = pos_q_proj.forward(rel).view(twoSpan, _heads, _headSize).permute(1, 2, 0); // [heads, d, 2s]
+            var posQuery = Project(pos_q_proj, _posQueryCache, rel, ctx).view(twoSpan, _heads, _headSize).permute(1, 2, 0); // [heads, d, 2s]
             posQuery = posQuery / (float)_scale;                                         // HF divides by an fp32 scalar here
             var p2c = matmul(k, posQuery.to(k.dtype)).contiguous();                      // [B, heads, L(j), 2s]
             // strided: p2cᵀ[j, i] = p2c[j, i - j + L] at offset j (2L - 1) + L + i of each [L, 2L] block.
@@ -168,7 +183,86 @@ internal sealed class DisentangledSelfAttention : nn.Module
         return score!;
     }
 
+    /// <summary>
+    /// proj(rel) for this forward's rows: in inference, rows of the cached projection of the whole table (it depends on
+    /// weights only, so it is the same for every input); otherwise computed.
+    /// </summary>
+    private static Tensor Project(Linear proj, RelativeProjectionCache cache, Tensor rel, AttentionContext ctx) =>
+        ctx.RelTableChecksum is double tableChecksum && RelativeProjectionCache.Supports(proj.weight!)
+            ? cache.Get(proj, ctx.RelTable!, tableChecksum).narrow(0, ctx.RelOffset, rel.shape[0])   // [2s, H]
+            : proj.forward(rel);                                                                        // [2s, H]
+
     private Tensor ScaleIn(ScalarType dtype) => tensor((float)_scale).to(dtype);
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _posKeyCache.Dispose();
+            _posQueryCache.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>
+/// Inference cache of pos_proj / pos_q_proj applied to the whole relative-embedding table. Those products depend on
+/// weights only, yet cost as much as a quarter of a deberta-base forward on one short sequence; ONNX Runtime folds
+/// them into constants. The cache is checked on every use against checksums of the table and of the projection's
+/// weight and bias (a dot product with a fixed random probe: any real change of a weight changes it), so weights
+/// changed in place (an optimizer step, a state-dict load) are never served stale. Used only in eval mode with
+/// gradients off and fp32 weights.
+/// </summary>
+internal sealed class RelativeProjectionCache : IDisposable
+{
+    private static readonly object ProbeLock = new();
+    private static Tensor? _probe;
+
+    private Tensor? _value;
+    private double _tableChecksum, _weightChecksum, _biasChecksum;
+
+    /// <summary>Whether <paramref name="t"/> can be checksummed (and so cached): fp32 on the CPU.</summary>
+    public static bool Supports(Tensor t) => t.dtype == ScalarType.Float32 && t.device_type == DeviceType.CPU;
+
+    /// <summary>proj(table) [rows, H], recomputed when the table or the projection changed since the last call.</summary>
+    public Tensor Get(Linear proj, Tensor table, double tableChecksum)
+    {
+        var weight = proj.weight!;
+        double w = Checksum(weight), b = proj.bias is null ? 0 : Checksum(proj.bias);
+        if (_value is null || _value.IsInvalid || tableChecksum != _tableChecksum || w != _weightChecksum || b != _biasChecksum)
+        {
+            _value?.Dispose();
+            using (no_grad())
+                _value = proj.forward(table).DetachFromDisposeScope();                  // [rows, H]
+            (_tableChecksum, _weightChecksum, _biasChecksum) = (tableChecksum, w, b);
+        }
+        return _value;
+    }
+
+    /// <summary>Σ t[i] · probe[i] over the flattened tensor (fp32 CPU), the probe a fixed normal(0, 1) vector.</summary>
+    public static double Checksum(Tensor t)
+    {
+        using var scope = NewDisposeScope();
+        long n = t.numel();
+        Tensor probe;
+        lock (ProbeLock)
+        {
+            if (_probe is null || _probe.numel() < n)
+            {
+                _probe?.Dispose();
+                using (no_grad())
+                    _probe = randn(n, generator: new Generator(0x5eed)).DetachFromDisposeScope();
+            }
+            probe = _probe.narrow(0, 0, n);
+        }
+        return t.detach().reshape(-1).dot(probe).item<float>();
+    }
+
+    public void Dispose()
+    {
+        _value?.Dispose();
+        _value = null;
+    }
 }
 
 // Mirrors transformers' DebertaSelfOutput: LN(dropout(dense(x)) + input).

@@ -134,13 +134,26 @@ internal sealed class DebertaEncoder : nn.Module
             return new AttentionContext { MaskedOut = maskedOut };
 
         int span = (int)Math.Min(l, _maxRelative);
-        var relEmb = rel_embeddings.weight!.narrow(0, _maxRelative - span, 2 * span);    // [2s, H]
+        var table = rel_embeddings.weight!;                                              // [2 max_rel, H]
+        var relEmb = table.narrow(0, _maxRelative - span, 2 * span);                     // [2s, H]
+        // Inference: the layers reuse their projections of the whole table while this checksum (and theirs) holds.
+        double? checksum = !training && !is_grad_enabled() && RelativeProjectionCache.Supports(table)
+            ? RelativeProjectionCache.Checksum(table)
+            : null;
         if (span == l && !ForceGather)
-            return new AttentionContext { MaskedOut = maskedOut, Span = span, StridedRelative = true, RelEmbeddings = relEmb };
+            return new AttentionContext
+            {
+                MaskedOut = maskedOut, Span = span, StridedRelative = true, RelEmbeddings = relEmb,
+                RelTable = table, RelOffset = _maxRelative - span, RelTableChecksum = checksum,
+            };
         var pos = arange(l, dtype: ScalarType.Int64, device: device);
         var rel = pos.unsqueeze(1) - pos.unsqueeze(0);                                   // [L, L]: i - j
         var c2p = (rel + span).clamp(0, 2 * span - 1);                                   // [L, L]
         var p2c = c2p.t().contiguous();                                                  // [L(j), L(i)]
-        return new AttentionContext { MaskedOut = maskedOut, Span = span, C2PIndex = c2p, P2CIndex = p2c, RelEmbeddings = relEmb };
+        return new AttentionContext
+        {
+            MaskedOut = maskedOut, Span = span, C2PIndex = c2p, P2CIndex = p2c, RelEmbeddings = relEmb,
+            RelTable = table, RelOffset = _maxRelative - span, RelTableChecksum = checksum,
+        };
     }
 }

@@ -1,0 +1,63 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DebertaSharp.Tests.Modeling;
+
+/// <summary>
+/// The inference cache of pos_proj / pos_q_proj over the relative-embedding table (RelativeProjectionCache) must
+/// never serve stale values: weights changed in place are picked up at the next forward.
+/// </summary>
+public class RelativeProjectionCacheTests
+{
+    private static readonly string Dir = TestPaths.Fixture("models", "rel_c2p_p2c", "base");
+
+    private static Tensor Hidden(DebertaPreTrainedModel model, DebertaInputs inputs, bool grad)
+    {
+        using var mode = grad ? enable_grad() : no_grad();
+        var output = (BaseModelOutput)model.Forward(inputs);
+        return output.LastHiddenState.detach().clone();
+    }
+
+    [Theory]
+    [InlineData("encoder.rel_embeddings.weight")]
+    [InlineData("encoder.layer.1.attention.self.pos_proj.weight")]
+    [InlineData("encoder.layer.0.attention.self.pos_q_proj.weight")]
+    [InlineData("encoder.layer.1.attention.self.pos_q_proj.bias")]
+    public void InPlaceWeightChangesAreNotServedStale(string parameter)
+    {
+        using var model = DebertaPreTrainedModel.FromPretrained(Dir);
+        model.eval();
+        var named = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        Assert.True(named.ContainsKey(parameter), parameter);
+        var expected = ParityAssert.Load(TestPaths.Fixture("models", "rel_c2p_p2c", "base", "expected_padded.safetensors"));
+        var inputs = ParityAssert.Inputs(expected, outputs: false);
+
+        var cachedBefore = Hidden(model, inputs, grad: false);                // fills the cache
+        ParityAssert.Close("cached forward", expected["output.last_hidden_state"], cachedBefore);
+
+        using (no_grad())
+            named[parameter].mul_(40).add_(0.5);                                // an in-place update, as an optimizer makes
+        var cachedAfter = Hidden(model, inputs, grad: false);                  // cache path
+        var computed = Hidden(model, inputs, grad: true);                      // no cache
+        // The change is visible (the relative terms are small next to the residual path, hence the modest threshold)
+        // and the cached path follows it exactly; a stale cache would differ from the computed path by the change.
+        double change = ParityAssert.MaxAbsDiff(cachedBefore, computed);
+        Assert.True(change > 5e-5, $"the change had no visible effect ({change:E2}); the test cannot tell a stale cache");
+        ParityAssert.Close("cached forward after the change", computed, cachedAfter, 1e-6);
+    }
+
+    [Fact]
+    public void RepeatedInferenceIsStableAndMatchesTheUncachedPath()
+    {
+        using var model = DebertaPreTrainedModel.FromPretrained(Dir);
+        model.eval();
+        var expected = ParityAssert.Load(TestPaths.Fixture("models", "rel_c2p_p2c", "base", "expected_long.safetensors"));
+        var inputs = ParityAssert.Inputs(expected, outputs: false);
+        var first = Hidden(model, inputs, grad: false);
+        var second = Hidden(model, inputs, grad: false);
+        var uncached = Hidden(model, inputs, grad: true);
+        Assert.Equal(0.0, ParityAssert.MaxAbsDiff(first, second));
+        ParityAssert.Close("cached vs computed", uncached, first, 1e-5);
+        ParityAssert.Close("fixture", expected["output.last_hidden_state"], first);
+    }
+}
