@@ -153,6 +153,13 @@ public abstract class DebertaTokenizerBase
         return new BatchEncoding(EncodeMany([.. batchOfWords.Select(w => (new Input(null, w), (Input?)null))], options));
     }
 
+    /// <summary>Encodes a batch of pre-split pairs (<c>is_split_into_words=True</c> with <c>text_pair</c>).</summary>
+    public BatchEncoding EncodeBatch(IReadOnlyList<(IReadOnlyList<string> Words, IReadOnlyList<string> PairWords)> batchOfWordPairs, EncodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(batchOfWordPairs);
+        return new BatchEncoding(EncodeMany([.. batchOfWordPairs.Select(p => (new Input(null, p.Words), (Input?)new Input(null, p.PairWords)))], options));
+    }
+
     /// <summary>Encodes a batch on all cores; same results as <see cref="EncodeBatch(IReadOnlyList{string}, EncodeOptions?)"/>.</summary>
     public BatchEncoding EncodeBatchParallel(IReadOnlyList<string> texts, EncodeOptions? options = null)
     {
