@@ -19,7 +19,7 @@ internal sealed class BpeModel
     // (only the slow tokenizer's string-based BPE can produce them; they become the unknown token).
     private readonly List<string> _symbols;
     private readonly Dictionary<string, int> _extraSymbols = new(StringComparer.Ordinal);
-    private readonly Dictionary<long, long> _merges = new();
+    private readonly Dictionary<long, long> _merges = new(PairComparer.Instance);
     private readonly int[] _charToSymbol = new int[0x200];
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheLookup;
@@ -335,4 +335,14 @@ internal sealed class BpeModel
         if (count > 0) heap[i] = last;
         return top;
     }
+}
+
+/// <summary>Hashes a pair key well: <c>long.GetHashCode</c> (high ^ low) collides heavily for pairs of small ids.</summary>
+internal sealed class PairComparer : IEqualityComparer<long>
+{
+    public static readonly PairComparer Instance = new();
+
+    public bool Equals(long x, long y) => x == y;
+
+    public int GetHashCode(long key) => (int)(((ulong)key * 0x9E3779B97F4A7C15UL) >> 32);
 }
