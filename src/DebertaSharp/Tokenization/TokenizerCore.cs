@@ -177,8 +177,12 @@ internal sealed class TokenizerCore
     private static int Cp(int[]? map, int utf16) => map is null ? utf16 : map[utf16];
 
     /// <summary>Pre-tokenizes working range [s, e) and runs the model on each piece.</summary>
+    /// <summary>General pre-tokenizer steps (Split, then optionally ByteLevel last); null for the fast path.</summary>
+    public SplitStep[]? SplitSteps { get; init; }
+
     private void PreTokenize(WorkText wt, int s, int e, Ctx ctx, ref int word)
     {
+        if (SplitSteps is not null) { PreTokenizeGeneral(wt, s, e, ctx, ref word); return; }
         string text = wt.Text;
         bool prefix = ByteLevelPreTokenizer && AddPrefixSpace && !SlowPrefixRules && text[s] != ' ';
         int len = e - s + (prefix ? 1 : 0);
@@ -205,6 +209,70 @@ internal sealed class TokenizerCore
             ArrayPool<char>.Shared.Return(bufArr);
             ArrayPool<char>.Shared.Return(model);
             ArrayPool<int>.Shared.Return(src);
+        }
+    }
+
+    /// <summary>A piece of the working text, with an optional virtual leading space (ByteLevel's prefix).</summary>
+    private readonly record struct Piece(int Start, int End, bool Prefix);
+
+    private void PreTokenizeGeneral(WorkText wt, int s, int e, Ctx ctx, ref int word)
+    {
+        string text = wt.Text;
+        var pieces = new List<Piece> { new(s, e, false) };
+        foreach (var step in SplitSteps!)
+        {
+            var next = new List<Piece>();
+            foreach (var p in pieces)
+            {
+                string chars = (p.Prefix ? " " : "") + text[p.Start..p.End];
+                foreach (var (a, b) in step.Split(chars))
+                {
+                    if (!p.Prefix) { next.Add(new Piece(p.Start + a, p.Start + b, false)); continue; }
+                    // Index 0 of chars is the virtual space.
+                    if (a == 0) next.Add(new Piece(p.Start, p.Start + b - 1, true));
+                    else next.Add(new Piece(p.Start + a - 1, p.Start + b - 1, false));
+                }
+            }
+            pieces = next;
+        }
+        if (ByteLevelPreTokenizer)
+        {
+            // The final ByteLevel step: optional prefix space, optional GPT-2 split, then bytes.
+            var next = new List<Piece>();
+            foreach (var p in pieces)
+            {
+                bool prefix = p.Prefix || (AddPrefixSpace && (p.End == p.Start || text[p.Start] != ' '));
+                if (!UseRegex) { next.Add(p with { Prefix = prefix }); continue; }
+                string chars = (prefix ? " " : "") + text[p.Start..p.End];
+                int i = 0;
+                while (i < chars.Length)
+                {
+                    int len = Gpt2Splitter.NextLength(chars, i);
+                    if (!prefix) next.Add(new Piece(p.Start + i, p.Start + i + len, false));
+                    else if (i == 0) next.Add(new Piece(p.Start, p.Start + len - 1, true));
+                    else next.Add(new Piece(p.Start + i - 1, p.Start + i + len - 1, false));
+                    i += len;
+                }
+            }
+            pieces = next;
+        }
+        foreach (var p in pieces)
+        {
+            if (p.End == p.Start && !p.Prefix) continue;
+            string chars = (p.Prefix ? " " : "") + text[p.Start..p.End];
+            char[] model = ArrayPool<char>.Shared.Rent(3 * chars.Length + 4);
+            int[] src = ArrayPool<int>.Shared.Rent(3 * chars.Length + 4);
+            try
+            {
+                int anchor = p.Start < text.Length ? p.Start : Math.Max(0, text.Length - 1);
+                RunModel(wt, chars, 0, chars.Length, p.Prefix ? p.Start - 1 : p.Start, p.Prefix, anchor, model, src, ctx, word);
+            }
+            finally
+            {
+                ArrayPool<char>.Shared.Return(model);
+                ArrayPool<int>.Shared.Return(src);
+            }
+            word++;
         }
     }
 
@@ -364,4 +432,67 @@ internal sealed class AddedMatcher
     }
 
     private static bool IsWordChar(string s, int i) => char.IsLetterOrDigit(s[i]) || s[i] == '_';
+}
+
+/// <summary>tokenizers' <c>Split</c> pre-tokenizer: a pattern, a delimiter behaviour and <c>invert</c>.</summary>
+internal sealed class SplitStep(System.Text.RegularExpressions.Regex pattern, string behavior, bool invert)
+{
+    /// <summary>The pieces of <paramref name="s"/> as [start, end) ranges (empty pieces dropped).</summary>
+    public List<(int, int)> Split(string s)
+    {
+        // Segments covering the whole string, flagged when they are matches.
+        var segs = new List<(int Start, int End, bool Match)>();
+        int last = 0;
+        foreach (System.Text.RegularExpressions.Match m in pattern.Matches(s))
+        {
+            if (m.Length == 0) continue;
+            if (m.Index > last) segs.Add((last, m.Index, false));
+            segs.Add((m.Index, m.Index + m.Length, true));
+            last = m.Index + m.Length;
+        }
+        if (last < s.Length) segs.Add((last, s.Length, false));
+        if (invert) segs = [.. segs.Select(x => (x.Start, x.End, !x.Match))];
+
+        var result = new List<(int Start, int End)>();
+        bool previousMatch = false;
+        switch (behavior)
+        {
+            case "Removed":
+                foreach (var x in segs) if (!x.Match) result.Add((x.Start, x.End));
+                break;
+            case "Isolated":
+                foreach (var x in segs) result.Add((x.Start, x.End));
+                break;
+            case "MergedWithPrevious":
+                foreach (var x in segs)
+                {
+                    if (x.Match && !previousMatch && result.Count > 0) result[^1] = (result[^1].Start, x.End);
+                    else result.Add((x.Start, x.End));
+                    previousMatch = x.Match;
+                }
+                break;
+            case "MergedWithNext":
+                for (int k = segs.Count - 1; k >= 0; k--)
+                {
+                    var x = segs[k];
+                    if (x.Match && !previousMatch && result.Count > 0) result[^1] = (x.Start, result[^1].End);
+                    else result.Add((x.Start, x.End));
+                    previousMatch = x.Match;
+                }
+                result.Reverse();
+                break;
+            case "Contiguous":
+                foreach (var x in segs)
+                {
+                    if (x.Match == previousMatch && result.Count > 0) result[^1] = (result[^1].Start, x.End);
+                    else result.Add((x.Start, x.End));
+                    previousMatch = x.Match;
+                }
+                break;
+            default:
+                throw new NotSupportedException($"Split behavior '{behavior}'");
+        }
+        result.RemoveAll(r => r.Item1 == r.Item2);
+        return result;
+    }
 }

@@ -77,20 +77,29 @@ internal static class TokenizerJson
 
         // Pre-tokenizer
         bool byteLevel = false, addPrefix = false, useRegex = true;
+        SplitStep[]? splitSteps = null;
         var pre = root["pre_tokenizer"];
         if (pre is JsonObject po)
         {
             var steps = TypeOf(po, P("pre_tokenizer")) == "Sequence"
                 ? (po["pretokenizers"] as JsonArray ?? throw new TokenizerFormatException(P("pre_tokenizer"), "Sequence without 'pretokenizers'")).ToList()
                 : [po];
-            if (steps.Count != 1)
-                throw new TokenizerFormatException(P("pre_tokenizer"), $"a Sequence of {steps.Count} pre-tokenizers is not supported (only a single ByteLevel)");
-            var step = steps[0] as JsonObject ?? throw new TokenizerFormatException(P("pre_tokenizer"), "a pre-tokenizer must be an object");
-            string st = TypeOf(step, P("pre_tokenizer"));
-            if (st != "ByteLevel") throw new TokenizerFormatException(P("pre_tokenizer"), $"pre-tokenizer type '{st}' is not supported (only ByteLevel)");
-            byteLevel = true;
-            addPrefix = TokenizerConfig.Bool(step, "add_prefix_space", path) ?? true;
-            useRegex = TokenizerConfig.Bool(step, "use_regex", path) ?? true;
+            var splits = new List<SplitStep>();
+            for (int k = 0; k < steps.Count; k++)
+            {
+                var step = steps[k] as JsonObject ?? throw new TokenizerFormatException(P("pre_tokenizer"), "a pre-tokenizer must be an object");
+                string st = TypeOf(step, P("pre_tokenizer"));
+                if (st == "ByteLevel")
+                {
+                    if (k != steps.Count - 1) throw new TokenizerFormatException(P("pre_tokenizer"), "ByteLevel is supported only as the last pre-tokenizer of a Sequence");
+                    byteLevel = true;
+                    addPrefix = TokenizerConfig.Bool(step, "add_prefix_space", path) ?? true;
+                    useRegex = TokenizerConfig.Bool(step, "use_regex", path) ?? true;
+                }
+                else if (st == "Split") splits.Add(ParseSplit(step, P("pre_tokenizer.Split")));
+                else throw new TokenizerFormatException(P("pre_tokenizer"), $"pre-tokenizer type '{st}' is not supported (ByteLevel, Split, Sequence)");
+            }
+            splitSteps = splits.Count > 0 ? [.. splits] : null;
         }
         else if (pre is not null) throw new TokenizerFormatException(P("pre_tokenizer"), "must be an object or null");
 
@@ -117,6 +126,7 @@ internal static class TokenizerJson
             ByteLevelPreTokenizer = byteLevel,
             AddPrefixSpace = addPrefix,
             UseRegex = useRegex,
+            SplitSteps = splitSteps,
             ByteLevelDecoder = byteDecoder,
         };
 
@@ -186,6 +196,27 @@ internal static class TokenizerJson
             Core = core, Root = root, Defaults = defaults, PadId = padId, PadTypeId = padType, PadToken = padToken,
             PaddingSide = padSide, TruncationSide = truncSide,
         };
+    }
+
+    private static SplitStep ParseSplit(JsonObject o, string src)
+    {
+        var pat = o["pattern"] as JsonObject ?? throw new TokenizerFormatException(src, "Split needs a 'pattern' object");
+        string regex;
+        if (pat["String"] is JsonNode sn) regex = System.Text.RegularExpressions.Regex.Escape(TokenizerConfig.Str(sn, "pattern.String", src));
+        else if (pat["Regex"] is JsonNode rn) regex = TokenizerConfig.Str(rn, "pattern.Regex", src);
+        else throw new TokenizerFormatException(src, "Split pattern must be {\"String\": ...} or {\"Regex\": ...}");
+        string behavior = o["behavior"] is JsonNode bn ? TokenizerConfig.Str(bn, "behavior", src) : "Isolated";
+        if (behavior is not ("Removed" or "Isolated" or "MergedWithPrevious" or "MergedWithNext" or "Contiguous"))
+            throw new TokenizerFormatException(src, $"Split behavior '{behavior}' is not supported");
+        try
+        {
+            var re = new System.Text.RegularExpressions.Regex(regex, System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+            return new SplitStep(re, behavior, TokenizerConfig.Bool(o, "invert", src) ?? false);
+        }
+        catch (ArgumentException e)
+        {
+            throw new TokenizerFormatException(src, $"Split pattern '{regex}' is not supported by .NET regular expressions: {e.Message}", e);
+        }
     }
 
     private static string TypeOf(JsonObject o, string src) =>
