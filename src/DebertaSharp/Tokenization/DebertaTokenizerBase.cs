@@ -218,7 +218,7 @@ public abstract class DebertaTokenizerBase
 
     private EncodingBuilder EncodeSequence(Input input, int seq)
     {
-        var b = new EncodingBuilder(input.Text is null ? 16 : Math.Min(input.Text.Length / 3 + 8, 1 << 16));
+        var b = new EncodingBuilder(input.Text is null ? 16 : Math.Min(input.Text.Length / 2 + 8, 1 << 16));
         if (input.Text is not null)
         {
             Core.EncodeText(input.Text, seq, b, null, false);

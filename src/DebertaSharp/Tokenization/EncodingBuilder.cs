@@ -27,6 +27,20 @@ internal sealed class EncodingBuilder
         Special.Add(special); Attention.Add(1); Words.Add(word); Seq.Add(seq);
     }
 
+    /// <summary>Inserts a special token at <paramref name="index"/>.</summary>
+    public void Insert(int index, int id, int typeId, string token)
+    {
+        Ids.Insert(index, id); TypeIds.Insert(index, typeId); Tokens.Insert(index, token); Offsets.Insert(index, (0, 0));
+        Special.Insert(index, 1); Attention.Insert(index, 1); Words.Insert(index, null); Seq.Insert(index, null);
+    }
+
+    /// <summary>Appends every token of <paramref name="other"/> (not its overflowing pieces).</summary>
+    public void AppendAll(EncodingBuilder other)
+    {
+        Ids.AddRange(other.Ids); TypeIds.AddRange(other.TypeIds); Tokens.AddRange(other.Tokens); Offsets.AddRange(other.Offsets);
+        Special.AddRange(other.Special); Attention.AddRange(other.Attention); Words.AddRange(other.Words); Seq.AddRange(other.Seq);
+    }
+
     public EncodingBuilder Slice(int start, int stop)
     {
         var e = new EncodingBuilder(stop - start);

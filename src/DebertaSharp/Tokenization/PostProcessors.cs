@@ -32,9 +32,20 @@ internal sealed class TemplateProcessor(TemplatePiece[] single, TemplatePiece[] 
     public override int AddedTokens(bool isPair) =>
         (isPair ? Pair : Single).Where(p => !p.IsSequence).Sum(p => Specials[p.Id].Ids.Length);
 
+    private static bool IsSimple(TemplatePiece[] t, bool pair)
+    {
+        var seqs = t.Where(p => p.IsSequence).Select(p => p.Id).ToArray();
+        return pair ? seqs.SequenceEqual(["A", "B"]) : seqs.SequenceEqual(["A"]);
+    }
+
+    private bool? _simpleSingle, _simplePair;
+
     public override EncodingBuilder Process(EncodingBuilder a, EncodingBuilder? b, bool addSpecialTokens)
     {
         var template = b is null ? Single : Pair;
+        bool simple = b is null ? (_simpleSingle ??= IsSimple(Single, false)) : (_simplePair ??= IsSimple(Pair, true));
+        if (simple && a.Overflowing.Count == 0 && (b is null || b.Overflowing.Count == 0))
+            return ProcessInPlace(template, a, b, addSpecialTokens);
         var parts = new List<EncodingBuilder>();
         foreach (var piece in template)
         {
@@ -56,6 +67,48 @@ internal sealed class TemplateProcessor(TemplatePiece[] single, TemplatePiece[] 
         }
         if (parts.Count == 0) return new EncodingBuilder(0);
         return Merge(parts);
+    }
+
+    /// <summary>Fast path without overflowing pieces: builds the result inside <paramref name="a"/>'s lists.</summary>
+    private EncodingBuilder ProcessInPlace(TemplatePiece[] template, EncodingBuilder a, EncodingBuilder? b, bool addSpecialTokens)
+    {
+        int aIndex = Array.FindIndex(template, p => p.IsSequence && p.Id == "A");
+        // Specials before A go to the front, in order.
+        if (addSpecialTokens)
+        {
+            int at = 0;
+            for (int k = 0; k < aIndex; k++)
+            {
+                var (ids, toks) = Specials[template[k].Id];
+                for (int i = 0; i < ids.Length; i++) a.Insert(at++, ids[i], template[k].TypeId, toks[i]);
+            }
+        }
+        int start = addSpecialTokens ? CountSpecials(template, 0, aIndex) : 0;
+        int aType = template[aIndex].TypeId;
+        for (int i = start; i < a.Count; i++) { a.TypeIds[i] = aType; a.Seq[i] = 0; }
+        for (int k = aIndex + 1; k < template.Length; k++)
+        {
+            var piece = template[k];
+            if (piece.IsSequence)
+            {
+                int from = a.Count;
+                a.AppendAll(b!);
+                for (int i = from; i < a.Count; i++) { a.TypeIds[i] = piece.TypeId; a.Seq[i] = 1; }
+            }
+            else if (addSpecialTokens)
+            {
+                var (ids, toks) = Specials[piece.Id];
+                for (int i = 0; i < ids.Length; i++) a.Add(ids[i], piece.TypeId, toks[i], (0, 0), 1, null, null);
+            }
+        }
+        return a;
+    }
+
+    private int CountSpecials(TemplatePiece[] t, int from, int to)
+    {
+        int n = 0;
+        for (int k = from; k < to; k++) if (!t[k].IsSequence) n += Specials[t[k].Id].Ids.Length;
+        return n;
     }
 
     public static TemplateProcessor FromJson(JsonObject o, string src)
