@@ -196,6 +196,8 @@ public abstract class DebertaTokenizerBase
     private List<Encoding> EncodeMany(IReadOnlyList<(Input A, Input? B)> items, EncodeOptions? options)
     {
         var opts = Resolve(options, items.Count > 0);
+        if ((options ?? DefaultOptions)?.IsSplitIntoWords == true && items.Any(x => x.A.Text is not null || x.B?.Text is not null))
+            throw new ArgumentException("IsSplitIntoWords needs lists of words: use the Encode/EncodeBatch overloads that take IReadOnlyList<string>", nameof(options));
         var encs = new EncodingBuilder[items.Count];
         for (int i = 0; i < items.Count; i++) encs[i] = EncodeOne(items[i].A, items[i].B, opts);
         return Finish(encs, opts);

@@ -75,7 +75,10 @@ public sealed record EncodeOptions
     /// <summary>Truncation side; null uses the tokenizer's <see cref="DebertaTokenizerBase.TruncationSide"/>.</summary>
     public Side? TruncationSide { get; init; }
 
-    /// <summary>The inputs are lists of words (<c>is_split_into_words</c>); <see cref="Encoding.WordIds"/> then index them.</summary>
+    /// <summary>
+    /// The inputs are lists of words (<c>is_split_into_words</c>); <see cref="Encoding.WordIds"/> then index them. The
+    /// overloads taking <c>IReadOnlyList&lt;string&gt;</c> always encode words; with a plain string this is an error (as in Hugging Face).
+    /// </summary>
     public bool IsSplitIntoWords { get; init; }
 
     /// <summary>The defaults: special tokens, no truncation, no padding.</summary>

@@ -261,3 +261,53 @@ public class TokenizerBehaviourTests
         Assert.Equal(fast.WordIds, enc.WordIds);
     }
 }
+
+/// <summary>Cases from transformers' own tests (tests/models/deberta/test_tokenization_deberta.py).</summary>
+public class TransformersPublishedTests
+{
+    [Fact]
+    public void FullTokenizer_ToyVocabulary()
+    {
+        // test_full_tokenizer: vocabulary, merges, tokens and ids as written in transformers' test.
+        string[] vocab = ["l", "o", "w", "e", "r", "s", "t", "i", "d", "n", "\u0120", "\u0120l", "\u0120n", "\u0120lo", "\u0120low", "er",
+            "\u0120lowest", "\u0120newer", "\u0120wider", "[UNK]"];
+        using var dir = TestPaths.TempDir();
+        var obj = new JsonObject();
+        for (int i = 0; i < vocab.Length; i++) obj[vocab[i]] = i;
+        File.WriteAllText(dir["vocab.json"], obj.ToJsonString());
+        File.WriteAllText(dir["merges.txt"], string.Join("\n", ["#version: 0.2", "\u0120 l", "\u0120l o", "\u0120lo w", "e r", ""]));
+        var tok = DebertaTokenizer.FromPretrained(dir.Path);
+        var tokens = tok.Tokenize("lower newer");
+        Assert.Equal(["l", "o", "w", "er", "\u0120", "n", "e", "w", "er"], tokens);
+        Assert.Equal([0, 1, 2, 15, 10, 9, 3, 2, 15, 19], tok.ConvertTokensToIds([.. tokens, tok.UnkToken]));
+    }
+
+    [Fact]
+    public void TokenizerIntegration_DebertaBase()
+    {
+        // test_tokenizer_integration on microsoft/deberta-base with padding=True.
+        var tok = DebertaTokenizerBase.FromPretrained(TestPaths.Fixture("deberta-base-vocab"));
+        string[] sequences =
+        [
+            "ALBERT: A Lite BERT for Self-supervised Learning of Language Representations",
+            "ALBERT incorporates two parameter reduction techniques",
+            "The first one is a factorized embedding parameterization. By decomposing the large vocabulary"
+            + " embedding matrix into two small matrices, we separate the size of the hidden layers from the size of"
+            + " vocabulary embedding.",
+        ];
+        var enc = tok.EncodeBatch(sequences, new EncodeOptions { Padding = PaddingStrategy.Longest });
+        int[][] expected =
+        [
+            [1, 2118, 11126, 565, 35, 83, 25191, 163, 18854, 13, 12156, 12, 16101, 25376, 13807, 9, 22205, 27893, 1635, 2],
+            [1, 2118, 11126, 565, 24536, 80, 43797, 4878, 7373, 2],
+            [1, 133, 78, 65, 16, 10, 3724, 1538, 33183, 11303, 43797, 1938, 4, 870, 24165, 29105, 5, 739, 32644, 33183, 11303, 36173, 88, 80, 650, 7821, 45940, 6, 52, 2559, 5, 1836, 9, 5, 7397, 13171, 31, 5, 1836, 9, 32644, 33183, 11303, 4, 2],
+        ];
+        for (int i = 0; i < 3; i++)
+        {
+            var want = expected[i].Concat(Enumerable.Repeat(0, 45 - expected[i].Length)).ToArray();
+            Assert.Equal(want, enc[i].Ids);
+            Assert.Equal(Enumerable.Repeat(1, expected[i].Length).Concat(Enumerable.Repeat(0, 45 - expected[i].Length)), enc[i].AttentionMask);
+            Assert.All(enc[i].TypeIds, t => Assert.Equal(0, t));
+        }
+    }
+}
