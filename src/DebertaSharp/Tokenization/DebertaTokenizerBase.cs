@@ -305,9 +305,12 @@ public abstract class DebertaTokenizerBase
             "ignore" => new DecoderReplacementFallback(""),
             _ => null,
         };
-        string text = Core.Decode(ids, skipSpecialTokens, fb);
+        string text = DecodeCore(ids, skipSpecialTokens, fb);
         return cleanUpTokenizationSpaces ?? CleanUpTokenizationSpaces ? CleanUpTokenization(text) : text;
     }
+
+    private protected virtual string DecodeCore(IEnumerable<int> ids, bool skipSpecialTokens, DecoderFallback? fallback) =>
+        Core.Decode(ids, skipSpecialTokens, fallback);
 
     /// <summary>Decodes each sequence of a batch.</summary>
     public string[] BatchDecode(IEnumerable<IEnumerable<int>> sequences, bool skipSpecialTokens = false, bool? cleanUpTokenizationSpaces = null) =>

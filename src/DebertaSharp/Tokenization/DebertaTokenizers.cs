@@ -94,6 +94,32 @@ public sealed class DebertaTokenizer : DebertaTokenizerBase
         };
     }
 
+    /// <summary>
+    /// transformers 4.x's slow decoding: tokens added outside the vocabulary (not special) are kept as they are and
+    /// joined to the decoded text around them with spaces (<c>spaces_between_special_tokens=True</c>).
+    /// </summary>
+    private protected override string DecodeCore(IEnumerable<int> ids, bool skipSpecialTokens, System.Text.DecoderFallback? fallback)
+    {
+        var legacy = Core.Added.Where(x => !x.Token.Special && x.Id >= Core.Model.VocabCount).Select(x => x.Id).ToHashSet();
+        if (legacy.Count == 0) return Core.Decode(ids, skipSpecialTokens, fallback);
+        var parts = new List<string>();
+        var run = new List<int>();
+        foreach (int id in ids)
+        {
+            if (skipSpecialTokens && Core.IsSpecialId(id)) continue;
+            if (!legacy.Contains(id)) { run.Add(id); continue; }
+            if (run.Count > 0)
+            {
+                string t = Core.Decode(run, skipSpecialTokens, fallback);
+                if (t.Length > 0) parts.Add(t);
+                run.Clear();
+            }
+            parts.Add(Core.IdToToken(id)!);
+        }
+        if (run.Count > 0) parts.Add(Core.Decode(run, skipSpecialTokens, fallback));
+        return string.Join(" ", parts);
+    }
+
     /// <summary>Writes vocab.json, merges.txt, tokenizer_config.json and special_tokens_map.json.</summary>
     public override void SavePretrained(string directory)
     {

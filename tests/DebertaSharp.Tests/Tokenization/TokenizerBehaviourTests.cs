@@ -311,3 +311,33 @@ public class TransformersPublishedTests
         }
     }
 }
+
+/// <summary>Concurrency and the slow tokenizer's decoding of added tokens.</summary>
+public class TokenizerMiscTests
+{
+    [Fact]
+    public void ParallelBatch_EqualsSequentialBatch()
+    {
+        var tok = TokenizerFixtures.Fast("mask_lstrip");
+        var texts = TokenizerFixtures.Corpus.Select(n => (string)n!).ToArray();
+        var opts = new EncodeOptions { Padding = PaddingStrategy.Longest, Truncation = TruncationStrategy.LongestFirst, MaxLength = 64 };
+        var seq = tok.EncodeBatch(texts, opts);
+        var par = tok.EncodeBatchParallel(texts, opts);
+        for (int i = 0; i < texts.Length; i++)
+        {
+            Assert.Equal(seq[i].Ids, par[i].Ids);
+            Assert.Equal(seq[i].Offsets, par[i].Offsets);
+            Assert.Equal(seq[i].AttentionMask, par[i].AttentionMask);
+        }
+    }
+
+    [Fact]
+    public void SlowTokenizer_DecodesAddedTokensWithSpacesAround()
+    {
+        var slow = DebertaTokenizer.FromPretrained(TestPaths.Fixture("tokenizer", "vocab-files"));
+        slow.AddTokens(["<new_tok>"]);
+        var ids = slow.Encode("x<new_tok>y", null, new EncodeOptions { AddSpecialTokens = false }).Ids;
+        Assert.Equal(3, ids.Length);
+        Assert.Equal("x <new_tok> y", slow.Decode(ids));
+    }
+}
