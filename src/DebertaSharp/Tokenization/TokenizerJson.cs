@@ -345,11 +345,10 @@ internal static class TokenizerJson
         root["pre_tokenizer"] = original["pre_tokenizer"]?.DeepClone();
         root["post_processor"] = original["post_processor"]?.DeepClone();
         root["decoder"] = original["decoder"]?.DeepClone();
-        var model = new JsonObject();
+        var model = new JsonObject { ["type"] = "BPE" };
         if (original["model"] is JsonObject om)
             foreach (var (k, v) in om)
-                if (k is not ("vocab" or "merges")) model[k] = v?.DeepClone();
-        model["type"] = "BPE";
+                if (k is not ("type" or "vocab" or "merges")) model[k] = v?.DeepClone();
         var vocab = new JsonObject();
         foreach (var (tok, id) in core.Model.Vocab.OrderBy(kv => kv.Value)) vocab[tok] = id;
         model["vocab"] = vocab;
