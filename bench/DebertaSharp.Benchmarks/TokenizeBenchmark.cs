@@ -19,6 +19,7 @@ internal static class TokenizeBenchmark
         string corpusPath = Path.Combine(root, "tests/DebertaSharp.Tests/Fixtures/tokenizer/corpus_public.json");
         double megabytes = 4.0;
         int repeats = 3;
+        if (args.Length > 0 && args[0] == "--verify") return Verify(root, args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2000);
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -47,6 +48,7 @@ internal static class TokenizeBenchmark
             if (a.Length != b.Length || !a.Zip(b).All(p => p.First == (int)p.Second)) mismatches++;
         }
         Console.WriteLine($"# id mismatches on the first 200 documents: {mismatches}");
+        mismatches += CheckSavedLoadsInRust(tokDir, docs);
 
         // Warm up both (JIT, caches).
         long tokens = 0;
@@ -90,6 +92,99 @@ internal static class TokenizeBenchmark
         Console.WriteLine(FormattableString.Invariant(
             $"tokenize_batch threads={threads} debertasharp_tok_s={tokens / oursBatch:F0} rust_tok_s={tokens / rustBatch:F0} ratio={rustBatch / oursBatch:F2}"));
         return mismatches == 0 ? 0 : 1;
+    }
+
+    /// <summary>
+    /// <c>tokenize --verify [N]</c>: random texts (pieces of the corpus, random code points from many scripts, spaces,
+    /// contractions, special tokens) encoded by us and by the Rust tokenizers on each fixture build; prints mismatches.
+    /// </summary>
+    private static int Verify(string root, int n)
+    {
+        var rng = new Random(1234);
+        var corpus = JsonSerializer.Deserialize<string[]>(File.ReadAllText(Path.Combine(root, "tests/DebertaSharp.Tests/Fixtures/tokenizer/corpus_public.json")))!;
+        string[] bits = [" ", "  ", "\t", "\n", "\r\n", "'s", "'ll", "'re", "'d", "'x", "[MASK]", " [MASK]", "[CLS]", "[SEP]", "[PAD]", "[UNK]", "\u00A0", "\u3000",
+            "é", "e\u0301", "ß", "İ", "😀", "👍🏽", "👨‍👩‍👧", "\u0000", "\u200B", "１２", "٣", "𝐀", "a", "Z", "9", "!", "...", "—", "中文", "한국어", "עברית", "ไทย"];
+        int[] ranges = [0x20, 0x7F, 0xA0, 0x250, 0x370, 0x400, 0x530, 0x600, 0x900, 0xE00, 0x3040, 0x4E00, 0xAC00, 0x1F300];
+        var texts = new List<string>();
+        for (int i = 0; i < n; i++)
+        {
+            var sb = new System.Text.StringBuilder();
+            int parts = rng.Next(1, 12);
+            for (int k = 0; k < parts; k++)
+            {
+                switch (rng.Next(3))
+                {
+                    case 0:
+                        string line = corpus[rng.Next(corpus.Length)];
+                        int a = rng.Next(line.Length + 1), b = rng.Next(line.Length + 1);
+                        string cut = line[Math.Min(a, b)..Math.Max(a, b)];
+                        if (cut.Length > 0 && char.IsLowSurrogate(cut[0])) cut = cut[1..];
+                        if (cut.Length > 0 && char.IsHighSurrogate(cut[^1])) cut = cut[..^1];
+                        sb.Append(cut);
+                        break;
+                    case 1:
+                        sb.Append(System.Text.RegularExpressions.Regex.Unescape(bits[rng.Next(bits.Length)]));
+                        break;
+                    default:
+                        int start = ranges[rng.Next(ranges.Length)];
+                        for (int c = rng.Next(1, 6); c > 0; c--)
+                        {
+                            int cp = start + rng.Next(0x60);
+                            if (cp is >= 0xD800 and <= 0xDFFF) continue;
+                            sb.Append(char.ConvertFromUtf32(cp));
+                        }
+                        break;
+                }
+            }
+            texts.Add(sb.ToString());
+        }
+        int total = 0;
+        foreach (var build in new[] { "prefix0", "prefix1", "mask_lstrip", "v4_template" })
+        {
+            string dir = Path.Combine(root, "tests/DebertaSharp.Tests/Fixtures/tokenizer", build);
+            var ours = DebertaTokenizerFast.FromPretrained(dir);
+            var rust = new Tokenizers.DotNet.Tokenizer(vocabPath: Path.Combine(dir, "tokenizer.json"));
+            int bad = 0, badDecode = 0;
+            foreach (var t in texts)
+            {
+                var a = ours.Encode(t).Ids;
+                var b = rust.Encode(t);
+                string rd = rust.Decode(b);
+                if (rd != ours.Decode(a) && rd != ours.Decode(a, skipSpecialTokens: true) && badDecode++ < 3)
+                    Console.WriteLine($"{build} decode: {JsonSerializer.Serialize(rd)} vs {JsonSerializer.Serialize(ours.Decode(a))}");
+                if (a.Length == b.Length && a.Zip(b).All(p => p.First == (int)p.Second)) continue;
+                if (bad++ < 5) Console.WriteLine($"{build}: {JsonSerializer.Serialize(t)}\n  ours [{string.Join(",", a)}]\n  rust [{string.Join(",", b)}]");
+            }
+            Console.WriteLine($"verify {build}: {bad} id mismatches, {badDecode} decode mismatches in {texts.Count} random texts");
+            total += bad + badDecode;
+        }
+        return total == 0 ? 0 : 1;
+    }
+
+    /// <summary>SavePretrained (with an added token) must give a tokenizer.json that Hugging Face's Rust tokenizers load and agree with.</summary>
+    private static int CheckSavedLoadsInRust(string tokDir, List<string> docs)
+    {
+        var tok = DebertaTokenizerFast.FromPretrained(tokDir);
+        tok.AddTokens(["<added_here>"]);
+        string dir = Directory.CreateTempSubdirectory("debertasharp-bench-").FullName;
+        try
+        {
+            tok.SavePretrained(dir);
+            var rust = new Tokenizers.DotNet.Tokenizer(vocabPath: Path.Combine(dir, "tokenizer.json"));
+            int bad = 0;
+            foreach (var d in docs.Take(100).Select((d, i) => i % 2 == 0 ? d : d + " x<added_here>y"))
+            {
+                var a = tok.Encode(d).Ids;
+                var b = rust.Encode(d);
+                if (a.Length != b.Length || !a.Zip(b).All(p => p.First == (int)p.Second)) bad++;
+            }
+            Console.WriteLine($"# our saved tokenizer.json (with an added token) loaded by the Rust tokenizers: {bad} id mismatches on 100 documents");
+            return bad;
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
     }
 
     /// <summary>Documents of about 2 KB made of consecutive corpus lines, repeated until <paramref name="megabytes"/> MB.</summary>
