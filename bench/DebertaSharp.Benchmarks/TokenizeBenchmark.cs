@@ -139,9 +139,15 @@ internal static class TokenizeBenchmark
             texts.Add(sb.ToString());
         }
         int total = 0;
-        foreach (var build in new[] { "prefix0", "prefix1", "mask_lstrip", "v4_template" })
+        // A build whose tokenizer.json has truncation and padding sections (left side, stride), applied by default.
+        string sectioned = Directory.CreateTempSubdirectory("debertasharp-verify-").FullName;
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(root, "tests/DebertaSharp.Tests/Fixtures/tokenizer/mask_lstrip/tokenizer.json")))!;
+        node["truncation"] = System.Text.Json.Nodes.JsonNode.Parse("{\"direction\":\"Left\",\"max_length\":13,\"strategy\":\"LongestFirst\",\"stride\":2}");
+        node["padding"] = System.Text.Json.Nodes.JsonNode.Parse("{\"strategy\":{\"Fixed\":13},\"direction\":\"Left\",\"pad_to_multiple_of\":8,\"pad_id\":0,\"pad_type_id\":0,\"pad_token\":\"[PAD]\"}");
+        File.WriteAllText(Path.Combine(sectioned, "tokenizer.json"), node.ToJsonString());
+        foreach (var build in new[] { "prefix0", "prefix1", "mask_lstrip", "v4_template", sectioned })
         {
-            string dir = Path.Combine(root, "tests/DebertaSharp.Tests/Fixtures/tokenizer", build);
+            string dir = Path.IsPathRooted(build) ? build : Path.Combine(root, "tests/DebertaSharp.Tests/Fixtures/tokenizer", build);
             var ours = DebertaTokenizerFast.FromPretrained(dir);
             var rust = new Tokenizers.DotNet.Tokenizer(vocabPath: Path.Combine(dir, "tokenizer.json"));
             int bad = 0, badDecode = 0;
@@ -158,6 +164,7 @@ internal static class TokenizeBenchmark
             Console.WriteLine($"verify {build}: {bad} id mismatches, {badDecode} decode mismatches in {texts.Count} random texts");
             total += bad + badDecode;
         }
+        Directory.Delete(sectioned, true);
         return total == 0 ? 0 : 1;
     }
 
