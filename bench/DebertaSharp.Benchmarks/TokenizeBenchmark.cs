@@ -145,7 +145,24 @@ internal static class TokenizeBenchmark
         node["truncation"] = System.Text.Json.Nodes.JsonNode.Parse("{\"direction\":\"Left\",\"max_length\":13,\"strategy\":\"LongestFirst\",\"stride\":2}");
         node["padding"] = System.Text.Json.Nodes.JsonNode.Parse("{\"strategy\":{\"Fixed\":13},\"direction\":\"Left\",\"pad_to_multiple_of\":8,\"pad_id\":0,\"pad_type_id\":0,\"pad_token\":\"[PAD]\"}");
         File.WriteAllText(Path.Combine(sectioned, "tokenizer.json"), node.ToJsonString());
-        foreach (var build in new[] { "prefix0", "prefix1", "mask_lstrip", "v4_template", sectioned })
+        // A byte-fallback BPE without pre-tokenizer or decoder (the other branch of the model).
+        string fallback = Directory.CreateTempSubdirectory("debertasharp-verify-").FullName;
+        var vocab = new System.Text.Json.Nodes.JsonObject();
+        for (int b = 0; b < 256; b++) vocab[$"<0x{b:X2}>"] = b;
+        foreach (var t in new[] { "[UNK]", "a", "b", "ab", "c", "abc", " ", "é" }) vocab[t] = vocab.Count;
+        var fb = new System.Text.Json.Nodes.JsonObject
+        {
+            ["version"] = "1.0", ["truncation"] = null, ["padding"] = null, ["added_tokens"] = new System.Text.Json.Nodes.JsonArray(),
+            ["normalizer"] = null, ["pre_tokenizer"] = null, ["post_processor"] = null, ["decoder"] = null,
+            ["model"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["type"] = "BPE", ["dropout"] = null, ["unk_token"] = "[UNK]", ["continuing_subword_prefix"] = null, ["end_of_word_suffix"] = null,
+                ["fuse_unk"] = true, ["byte_fallback"] = true, ["ignore_merges"] = false, ["vocab"] = vocab,
+                ["merges"] = new System.Text.Json.Nodes.JsonArray("a b", "ab c"),
+            },
+        };
+        File.WriteAllText(Path.Combine(fallback, "tokenizer.json"), fb.ToJsonString());
+        foreach (var build in new[] { "prefix0", "prefix1", "mask_lstrip", "v4_template", sectioned, fallback })
         {
             string dir = Path.IsPathRooted(build) ? build : Path.Combine(root, "tests/DebertaSharp.Tests/Fixtures/tokenizer", build);
             var ours = DebertaTokenizerFast.FromPretrained(dir);
@@ -165,6 +182,7 @@ internal static class TokenizeBenchmark
             total += bad + badDecode;
         }
         Directory.Delete(sectioned, true);
+        Directory.Delete(fallback, true);
         return total == 0 ? 0 : 1;
     }
 

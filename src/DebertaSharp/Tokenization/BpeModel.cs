@@ -24,6 +24,7 @@ internal sealed class BpeModel
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheLookup;
     private int _cacheCount;
+    private readonly Lazy<int[]> _byteFallbackIds;
 
     /// <summary>The (pair of token strings) merges in rank order, as loaded.</summary>
     public List<(string Left, string Right)> MergeList { get; } = [];
@@ -58,6 +59,7 @@ internal sealed class BpeModel
         _vocab = vocab;
         _vocabLookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
         _cacheLookup = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
+        _byteFallbackIds = new Lazy<int[]>(ByteFallbackTable);
         int max = -1;
         foreach (var (tok, id) in vocab)
         {
@@ -101,15 +103,13 @@ internal sealed class BpeModel
     {
         if (_vocab.TryGetValue(token, out int id)) return id;
         if (strict)
-            throw new TokenizerFormatException(source, $"merge {rank} ('{MergeListPreview(rank)}') uses '{token}', which is not in the vocabulary");
+            throw new TokenizerFormatException(source, $"merge {rank} uses '{token}', which is not in the vocabulary");
         if (_extraSymbols.TryGetValue(token, out id)) return id;
         id = _symbols.Count;
         _symbols.Add(token);
         _extraSymbols[token] = id;
         return id;
     }
-
-    private static string MergeListPreview(int rank) => $"#{rank}";
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static long PairKey(int a, int b) => ((long)a << 32) | (uint)b;
@@ -146,6 +146,13 @@ internal sealed class BpeModel
         public bool Dead;
     }
 
+    private int[] ByteFallbackTable()
+    {
+        var t = new int[256];
+        for (int b = 0; b < 256; b++) t[b] = TokenToId($"<0x{b:X2}>");
+        return t;
+    }
+
     private int[] EncodeUncached(ReadOnlySpan<char> word)
     {
         if (IgnoreMerges && _vocabLookup.TryGetValue(word, out int whole)) return [whole, word.Length];
@@ -178,6 +185,7 @@ internal sealed class BpeModel
                     }
                     else { i += clen; continue; } // dropped, as Hugging Face does without an unknown token
                 }
+                if (n >= syms.Length) Grow(ref rented, ref syms, n); // byte fallback can outgrow the first estimate
                 syms[n] = new Symbol { Id = id, Prev = n - 1, Next = n + 1, Len = clen };
                 n++;
                 i += clen;
@@ -222,22 +230,13 @@ internal sealed class BpeModel
         Span<byte> bytes = stackalloc byte[4];
         int blen = System.Text.Encoding.UTF8.GetBytes(ch, bytes);
         Span<int> ids = stackalloc int[4];
-        Span<char> name = stackalloc char[6];
         for (int b = 0; b < blen; b++)
         {
-            $"<0x{bytes[b]:X2}>".AsSpan().CopyTo(name);
-            int id = TokenToId(name);
+            int id = _byteFallbackIds.Value[bytes[b]];
             if (id < 0) return false;
             ids[b] = id;
         }
-        if (n + blen >= rented.Length)
-        {
-            var bigger = ArrayPool<Symbol>.Shared.Rent(rented.Length * 2 + 8);
-            rented.AsSpan(0, n).CopyTo(bigger);
-            ArrayPool<Symbol>.Shared.Return(rented);
-            rented = bigger;
-            syms = rented;
-        }
+        if (n + blen >= syms.Length) Grow(ref rented, ref syms, n);
         for (int b = 0; b < blen; b++)
         {
             // The last byte token carries the char's length, so offsets stay on the char.
@@ -245,6 +244,15 @@ internal sealed class BpeModel
             n++;
         }
         return true;
+    }
+
+    private static void Grow(ref Symbol[] rented, ref Span<Symbol> syms, int n)
+    {
+        var bigger = ArrayPool<Symbol>.Shared.Rent(rented.Length * 2 + 8);
+        rented.AsSpan(0, n).CopyTo(bigger);
+        ArrayPool<Symbol>.Shared.Return(rented);
+        rented = bigger;
+        syms = rented;
     }
 
     private struct Merge

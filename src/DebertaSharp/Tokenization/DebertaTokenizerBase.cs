@@ -164,7 +164,7 @@ public abstract class DebertaTokenizerBase
     public BatchEncoding EncodeBatchParallel(IReadOnlyList<string> texts, EncodeOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(texts);
-        var opts = Resolve(options, texts.Count > 0);
+        var opts = Resolve(options);
         var encs = new EncodingBuilder[texts.Count];
         Parallel.For(0, texts.Count, i => encs[i] = EncodeOne(new Input(texts[i], null), null, opts));
         return new BatchEncoding(Finish(encs, opts));
@@ -179,7 +179,7 @@ public abstract class DebertaTokenizerBase
     private sealed record Resolved(bool AddSpecial, TruncationStrategy Truncation, int? MaxLength, int Stride, Side TruncSide,
         PaddingStrategy Padding, int? PadMultiple, Side PadSide);
 
-    private Resolved Resolve(EncodeOptions? options, bool _)
+    private Resolved Resolve(EncodeOptions? options)
     {
         var o = options ?? DefaultOptions ?? EncodeOptions.Default;
         var padding = o.Padding;
@@ -195,7 +195,7 @@ public abstract class DebertaTokenizerBase
 
     private List<Encoding> EncodeMany(IReadOnlyList<(Input A, Input? B)> items, EncodeOptions? options)
     {
-        var opts = Resolve(options, items.Count > 0);
+        var opts = Resolve(options);
         if ((options ?? DefaultOptions)?.IsSplitIntoWords == true && items.Any(x => x.A.Text is not null || x.B?.Text is not null))
             throw new ArgumentException("IsSplitIntoWords needs lists of words: use the Encode/EncodeBatch overloads that take IReadOnlyList<string>", nameof(options));
         var encs = new EncodingBuilder[items.Count];

@@ -79,3 +79,43 @@ public class PreTokenizerTests
         Assert.Contains("a(", e.Message);
     }
 }
+
+/// <summary>The BPE model's other options: byte fallback, fused unknowns, no pre-tokenizer, no decoder.</summary>
+public class BpeOptionTests
+{
+    private static DebertaTokenizerFast ByteFallbackTokenizer(TempDir dir)
+    {
+        var vocab = new JsonObject();
+        for (int b = 0; b < 256; b++) vocab[$"<0x{b:X2}>"] = b;
+        foreach (var t in new[] { "[UNK]", "a", "b", "ab", "c", "abc" }) vocab[t] = vocab.Count;
+        var json = new JsonObject
+        {
+            ["version"] = "1.0", ["added_tokens"] = new JsonArray(), ["normalizer"] = null, ["pre_tokenizer"] = null,
+            ["post_processor"] = null, ["decoder"] = null,
+            ["model"] = new JsonObject
+            {
+                ["type"] = "BPE", ["unk_token"] = "[UNK]", ["fuse_unk"] = true, ["byte_fallback"] = true, ["vocab"] = vocab,
+                ["merges"] = new JsonArray("a b", "ab c"),
+            },
+        };
+        File.WriteAllText(dir["tokenizer.json"], json.ToJsonString());
+        return new DebertaTokenizerFast(dir["tokenizer.json"]);
+    }
+
+    [Fact]
+    public void ByteFallback_ManyFallbackCharsThenKnownOnes()
+    {
+        using var dir = TestPaths.TempDir();
+        var tok = ByteFallbackTokenizer(dir);
+        var one = tok.Encode("中").Ids;
+        var abc = tok.Encode("abc").Ids;
+        Assert.Equal(3, one.Length); // three UTF-8 bytes
+        Assert.Single(abc);
+        string text = string.Concat(Enumerable.Repeat("中", 200)) + "abc";
+        var enc = tok.Encode(text);
+        Assert.Equal(Enumerable.Repeat(one, 200).SelectMany(x => x).Concat(abc), enc.Ids);
+        Assert.Equal((0, 1), enc.Offsets[0]);
+        Assert.Equal((0, 1), enc.Offsets[2]);
+        Assert.Equal((200, 203), enc.Offsets[^1]);
+    }
+}
