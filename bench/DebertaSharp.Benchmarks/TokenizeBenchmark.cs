@@ -162,7 +162,21 @@ internal static class TokenizeBenchmark
             },
         };
         File.WriteAllText(Path.Combine(fallback, "tokenizer.json"), fb.ToJsonString());
-        foreach (var build in new[] { "prefix0", "prefix1", "mask_lstrip", "v4_template", sectioned, fallback })
+        // Normalizers and Split pre-tokenizers on the GPT-2 vocabulary.
+        string normalized = Directory.CreateTempSubdirectory("debertasharp-verify-").FullName;
+        var nz = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(root, "tests/DebertaSharp.Tests/Fixtures/tokenizer/mask_lstrip/tokenizer.json")))!;
+        // NFKC only where this process can normalize (not in invariant globalization mode).
+        bool nfkc = UnicodeNormalizer.Available(System.Text.NormalizationForm.FormKC);
+        Console.WriteLine($"# normalizer build: {(nfkc ? "NFKC + Lowercase" : "Lowercase (no Unicode normalization in this process)")}");
+        nz["normalizer"] = System.Text.Json.Nodes.JsonNode.Parse(nfkc
+            ? "{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"NFKC\"},{\"type\":\"Lowercase\"}]}"
+            : "{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Lowercase\"}]}");
+        File.WriteAllText(Path.Combine(normalized, "tokenizer.json"), nz.ToJsonString());
+        string split = Directory.CreateTempSubdirectory("debertasharp-verify-").FullName;
+        var sp = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(root, "tests/DebertaSharp.Tests/Fixtures/tokenizer/prefix0/tokenizer.json")))!;
+        sp["pre_tokenizer"] = System.Text.Json.Nodes.JsonNode.Parse("{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\d\"},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"Split\",\"pattern\":{\"String\":\" \"},\"behavior\":\"MergedWithNext\",\"invert\":false},{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"trim_offsets\":true,\"use_regex\":true}]}");
+        File.WriteAllText(Path.Combine(split, "tokenizer.json"), sp.ToJsonString());
+        foreach (var build in new[] { "prefix0", "prefix1", "mask_lstrip", "v4_template", sectioned, fallback, normalized, split })
         {
             string dir = Path.IsPathRooted(build) ? build : Path.Combine(root, "tests/DebertaSharp.Tests/Fixtures/tokenizer", build);
             var ours = DebertaTokenizerFast.FromPretrained(dir);
@@ -183,6 +197,8 @@ internal static class TokenizeBenchmark
         }
         Directory.Delete(sectioned, true);
         Directory.Delete(fallback, true);
+        Directory.Delete(normalized, true);
+        Directory.Delete(split, true);
         return total == 0 ? 0 : 1;
     }
 

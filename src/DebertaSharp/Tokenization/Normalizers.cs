@@ -87,15 +87,36 @@ internal abstract class Normalizer
 /// <summary>Unicode normalization (NFC, NFD, NFKC, NFKD).</summary>
 internal sealed class UnicodeNormalizer(NormalizationForm form) : Normalizer
 {
+    /// <summary>
+    /// Whether this process can normalize in <paramref name="f"/>: a process in invariant globalization mode
+    /// without ICU leaves non-ASCII text unchanged, which would be a silent difference.
+    /// </summary>
+    public static bool Available(NormalizationForm f)
+    {
+        try
+        {
+            return f switch
+            {
+                NormalizationForm.FormC => "e\u0301".Normalize(f) == "\u00E9",
+                NormalizationForm.FormD => "\u00E9".Normalize(f) == "e\u0301",
+                _ => "\uFF11\u00E9".Normalize(f) == (f == NormalizationForm.FormKC ? "1\u00E9" : "1e\u0301"),
+            };
+        }
+        catch (PlatformNotSupportedException)
+        {
+            return false;
+        }
+    }
+
     public override (string, int[], int[]) Apply(string text, int[] starts, int[] ends) =>
         text.IsNormalized(form) ? (text, starts, ends) : MapChunks(text, starts, ends, c => c.Normalize(form));
 }
 
-/// <summary>Lower-casing.</summary>
+/// <summary>Lower-casing, code point by code point as Rust's <c>char::to_lowercase</c> (İ becomes i + U+0307).</summary>
 internal sealed class LowercaseNormalizer : Normalizer
 {
     public override (string, int[], int[]) Apply(string text, int[] starts, int[] ends) =>
-        MapChunks(text, starts, ends, c => c.ToLowerInvariant());
+        MapChunks(text, starts, ends, c => c.Replace("\u0130", "i\u0307").ToLowerInvariant());
 }
 
 /// <summary>Strips whitespace at the left and/or right.</summary>

@@ -247,10 +247,10 @@ internal static class TokenizerJson
         string t = TypeOf(o, src);
         return t switch
         {
-            "NFC" => new UnicodeNormalizer(NormalizationForm.FormC),
-            "NFD" => new UnicodeNormalizer(NormalizationForm.FormD),
-            "NFKC" => new UnicodeNormalizer(NormalizationForm.FormKC),
-            "NFKD" => new UnicodeNormalizer(NormalizationForm.FormKD),
+            "NFC" => Unicode(NormalizationForm.FormC, t, src),
+            "NFD" => Unicode(NormalizationForm.FormD, t, src),
+            "NFKC" => Unicode(NormalizationForm.FormKC, t, src),
+            "NFKD" => Unicode(NormalizationForm.FormKD, t, src),
             "Lowercase" => new LowercaseNormalizer(),
             "Strip" => new StripNormalizer(TokenizerConfig.Bool(o, "strip_left", src) ?? true, TokenizerConfig.Bool(o, "strip_right", src) ?? true),
             "Sequence" => new SequenceNormalizer([.. (o["normalizers"] as JsonArray ?? throw new TokenizerFormatException(src, "Sequence without 'normalizers'"))
@@ -258,6 +258,10 @@ internal static class TokenizerJson
             _ => throw new TokenizerFormatException(src, $"normalizer type '{t}' is not supported (NFC, NFD, NFKC, NFKD, Lowercase, Strip, Sequence)"),
         };
     }
+
+    private static UnicodeNormalizer Unicode(NormalizationForm form, string name, string src) =>
+        UnicodeNormalizer.Available(form) ? new UnicodeNormalizer(form)
+            : throw new TokenizerFormatException(src, $"normalizer '{name}' needs Unicode normalization, which this process lacks (invariant globalization mode without ICU); run without InvariantGlobalization to use it");
 
     private static PostProcessor? ParseProcessor(JsonNode? node, string src, TokenizerCore core)
     {

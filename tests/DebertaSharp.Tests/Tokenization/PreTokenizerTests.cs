@@ -119,3 +119,42 @@ public class BpeOptionTests
         Assert.Equal((200, 203), enc.Offsets[^1]);
     }
 }
+
+/// <summary>Normalizers in tokenizer.json.</summary>
+public class NormalizerTests
+{
+    private static DebertaTokenizerFast WithNormalizer(TempDir dir, string normalizerJson)
+    {
+        var json = (JsonObject)JsonNode.Parse(File.ReadAllText(TestPaths.Fixture("tokenizer", "prefix0", "tokenizer.json")))!;
+        json["normalizer"] = JsonNode.Parse(normalizerJson);
+        File.WriteAllText(dir["tokenizer.json"], json.ToJsonString());
+        return new DebertaTokenizerFast(dir["tokenizer.json"]);
+    }
+
+    [Fact]
+    public void Lowercase_MapsLikeRustsCharToLowercase()
+    {
+        using var dir = TestPaths.TempDir();
+        var tok = WithNormalizer(dir, """{"type":"Lowercase"}""");
+        var plain = TokenizerFixtures.Fast("prefix0");
+        Assert.Equal(plain.Encode("hello world i\u0307stanbul").Ids, tok.Encode("HeLLo WORLD \u0130stanbul").Ids);
+        var enc = tok.Encode("ABC def");
+        Assert.Equal(plain.Encode("abc def").Offsets, enc.Offsets);
+    }
+
+    [Fact]
+    public void Nfkc_WorksWhereTheProcessCanNormalize_ElseIsANamedError()
+    {
+        using var dir = TestPaths.TempDir();
+        if (UnicodeNormalizer.Available(System.Text.NormalizationForm.FormKC))
+        {
+            var tok = WithNormalizer(dir, """{"type":"NFKC"}""");
+            Assert.Equal(TokenizerFixtures.Fast("prefix0").Encode("12 A").Ids, tok.Encode("\uFF11\uFF12 \uFF21").Ids);
+        }
+        else
+        {
+            var e = Assert.Throws<TokenizerFormatException>(() => WithNormalizer(dir, """{"type":"NFKC"}"""));
+            Assert.Contains("NFKC", e.Message);
+        }
+    }
+}
