@@ -177,7 +177,7 @@ public abstract class DebertaTokenizerBase
     private readonly record struct Input(string? Text, IReadOnlyList<string>? Words);
 
     private sealed record Resolved(bool AddSpecial, TruncationStrategy Truncation, int? MaxLength, int Stride, Side TruncSide,
-        PaddingStrategy Padding, int? PadMultiple, Side PadSide);
+        PaddingStrategy Padding, int? PadMultiple, Side PadSide, bool Overflow);
 
     private Resolved Resolve(EncodeOptions? options)
     {
@@ -190,7 +190,8 @@ public abstract class DebertaTokenizerBase
         if (o.PadToMultipleOf is <= 0) throw new ArgumentOutOfRangeException(nameof(options), $"PadToMultipleOf must be positive, not {o.PadToMultipleOf}");
         if (trunc != TruncationStrategy.None && max is null) trunc = TruncationStrategy.None; // unbounded model_max_length
         if (padding == PaddingStrategy.MaxLength && max is null) padding = PaddingStrategy.None; // as transformers (it warns)
-        return new Resolved(o.AddSpecialTokens, trunc, max, o.Stride, o.TruncationSide ?? TruncationSide, padding, o.PadToMultipleOf, o.PaddingSide ?? PaddingSide);
+        return new Resolved(o.AddSpecialTokens, trunc, max, o.Stride, o.TruncationSide ?? TruncationSide, padding, o.PadToMultipleOf,
+            o.PaddingSide ?? PaddingSide, o.ReturnOverflowingTokens);
     }
 
     private List<Encoding> EncodeMany(IReadOnlyList<(Input A, Input? B)> items, EncodeOptions? options)
@@ -250,6 +251,11 @@ public abstract class DebertaTokenizerBase
                 max -= added;
             }
             Truncate(ea, eb, max, opts);
+            if (!opts.Overflow)
+            {
+                ea.Overflowing.Clear();
+                eb?.Overflowing.Clear();
+            }
         }
         if (Core.PostProcessor is not null) return Core.PostProcessor.Process(ea, eb, opts.AddSpecial);
         if (eb is not null) ea.MergeWith(eb);

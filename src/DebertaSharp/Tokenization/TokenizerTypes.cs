@@ -63,6 +63,13 @@ public sealed record EncodeOptions
     /// <summary>Overlap between a truncated sequence and its overflowing pieces.</summary>
     public int Stride { get; init; }
 
+    /// <summary>
+    /// Keep the pieces cut off by truncation in <see cref="Encoding.Overflowing"/> (<c>return_overflowing_tokens</c>).
+    /// Default false: the pieces are dropped, so a long pair truncated to a short length cannot multiply into
+    /// every combination of its pieces.
+    /// </summary>
+    public bool ReturnOverflowingTokens { get; init; }
+
     /// <summary>Padding strategy. Default none.</summary>
     public PaddingStrategy Padding { get; init; } = PaddingStrategy.None;
 
@@ -115,7 +122,7 @@ public sealed record Encoding
     /// <summary>0 or 1: which input of a pair each token comes from (null for special and padding tokens).</summary>
     public required int?[] SequenceIds { get; init; }
 
-    /// <summary>The pieces cut off by truncation, each post-processed and padded like this one.</summary>
+    /// <summary>The pieces cut off by truncation, each post-processed and padded like this one (with <see cref="EncodeOptions.ReturnOverflowingTokens"/>).</summary>
     public IReadOnlyList<Encoding> Overflowing { get; init; } = [];
 
     /// <summary>Number of tokens.</summary>

@@ -154,7 +154,8 @@ public class TokenizerBehaviourTests
         var tok = TokenizerFixtures.Fast("prefix0");
         string text = string.Join(" ", TokenizerFixtures.Corpus.Skip(24).Take(5).Select(n => (string)n!));
         var full = tok.Encode(text, null, new EncodeOptions { AddSpecialTokens = false }).Ids;
-        var enc = tok.Encode(text, null, new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 12, Stride = 3 });
+        var enc = tok.Encode(text, null, new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 12, Stride = 3, ReturnOverflowingTokens = true });
+        Assert.Empty(tok.Encode(text, null, new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 12, Stride = 3 }).Overflowing);
         Assert.Equal(12, enc.Length);
         Assert.Equal(full.Take(10), enc.Ids.Skip(1).Take(10));
         Assert.NotEmpty(enc.Overflowing);
@@ -165,6 +166,28 @@ public class TokenizerBehaviourTests
         var rebuilt = new List<int>(pieces[0]);
         foreach (var p in pieces.Skip(1)) rebuilt.AddRange(p[3..]);
         Assert.Equal(full, rebuilt);
+    }
+
+    [Fact]
+    public void PairTruncation_OverflowingPieces_CombineLikeTokenizers()
+    {
+        // tokenizers' Encoding::merge_with: each piece of A with B and with each piece of B, then A with each piece of B.
+        var tok = TokenizerFixtures.Fast("prefix0");
+        string a = (string)TokenizerFixtures.Corpus[25]!, b = (string)TokenizerFixtures.Corpus[26]!;
+        var opts = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 24, ReturnOverflowingTokens = true };
+        var enc = tok.Encode(a, b, opts);
+        int lenA = tok.Encode(a, null, new EncodeOptions { AddSpecialTokens = false }).Length;
+        int lenB = tok.Encode(b, null, new EncodeOptions { AddSpecialTokens = false }).Length;
+        int piecesA = (lenA + 9) / 10, piecesB = (lenB + 9) / 10; // budget 20: 10 tokens each
+        Assert.Equal((piecesA - 1) * piecesB + (piecesB - 1), enc.Overflowing.Count);
+        foreach (var o in enc.Overflowing)
+        {
+            Assert.True(o.Length <= 24);
+            Assert.Equal(tok.ClsTokenId, o.Ids[0]);
+            Assert.Equal(tok.SepTokenId, o.Ids[^1]);
+            Assert.Equal(4, o.SpecialTokensMask.Sum());
+        }
+        Assert.Equal(enc.Ids, tok.Encode(a, b, opts with { ReturnOverflowingTokens = false }).Ids);
     }
 
     [Fact]
