@@ -328,8 +328,13 @@ public abstract class DebertaTokenizerBase
         .Replace(" n't", "n't").Replace(" 'm", "'m").Replace(" 's", "'s").Replace(" 've", "'ve").Replace(" 're", "'re");
 
     /// <summary>The token string of each id (null for an id outside the vocabulary).</summary>
-    public string?[] ConvertIdsToTokens(IEnumerable<int> ids, bool skipSpecialTokens = false) =>
-        [.. ids.Where(id => !skipSpecialTokens || !AllSpecialIds.Contains(id)).Select(Core.IdToToken)];
+    public string?[] ConvertIdsToTokens(IEnumerable<int> ids, bool skipSpecialTokens = false)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        if (!skipSpecialTokens) return [.. ids.Select(Core.IdToToken)];
+        var special = AllSpecialIds.ToHashSet();
+        return [.. ids.Where(id => !special.Contains(id)).Select(Core.IdToToken)];
+    }
 
     /// <summary>The token string of one id, or null.</summary>
     public string? ConvertIdsToTokens(int id) => Core.IdToToken(id);
