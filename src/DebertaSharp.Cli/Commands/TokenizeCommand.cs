@@ -1,7 +1,195 @@
+using System.Buffers;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using DebertaSharp.Tokenization;
+
 namespace DebertaSharp.Cli;
 
-/// <summary><c>deberta tokenize</c>: not yet implemented (issue 3).</summary>
+/// <summary>
+/// <c>deberta tokenize</c>: encodes a JSON array of texts (or pairs, or word lists) as one batch and prints one JSON
+/// object per element, with the fields Hugging Face's tokenizer returns.
+/// </summary>
 internal static class TokenizeCommand
 {
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) => throw new NotImplementedException("tokenize");
+    internal const string Usage = """
+        usage: deberta tokenize --tokenizer DIR --input FILE.json [--pairs] [--split-into-words] [--no-special-tokens]
+                                [--max-length N] [--truncation longest_first|only_first|only_second]
+                                [--padding longest|max_length]
+
+        FILE.json is a JSON array of strings, of [text, text_pair] with --pairs, or of word arrays with
+        --split-into-words (of [words, pair_words] with both). The whole array is one batch. DIR with a
+        tokenizer.json uses DebertaTokenizerFast, otherwise DebertaTokenizer on vocab.json + merges.txt.
+        Output: one JSON object per line and element: input_ids, token_type_ids, attention_mask,
+        special_tokens_mask, offset_mapping (code points; [0, 0] for special and padding tokens), tokens,
+        and word_ids with --split-into-words.
+        """;
+
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var a = new CliArgs(args, ["--tokenizer", "--input", "--max-length", "--truncation", "--padding"],
+            ["--pairs", "--split-into-words", "--no-special-tokens"]);
+        if (a.Help)
+        {
+            stdout.WriteLine(Usage);
+            return 0;
+        }
+        string dir = a.Require("--tokenizer");
+        string input = a.Require("--input");
+        bool pairs = a.Has("--pairs");
+        bool words = a.Has("--split-into-words");
+        var options = new EncodeOptions
+        {
+            AddSpecialTokens = !a.Has("--no-special-tokens"),
+            MaxLength = a.PositiveInt("--max-length"),
+            Truncation = a.Choice("--truncation", "longest_first", "only_first", "only_second") switch
+            {
+                "longest_first" => TruncationStrategy.LongestFirst,
+                "only_first" => TruncationStrategy.OnlyFirst,
+                "only_second" => TruncationStrategy.OnlySecond,
+                _ => null,
+            },
+            Padding = a.Choice("--padding", "longest", "max_length") switch
+            {
+                "longest" => PaddingStrategy.Longest,
+                "max_length" => PaddingStrategy.MaxLength,
+                _ => PaddingStrategy.None,
+            },
+        };
+
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"tokenizer directory not found: {dir}");
+        if (!File.Exists(input)) throw new FileNotFoundException($"input file not found: {input}", input);
+        var tokenizer = DebertaTokenizerBase.FromPretrained(dir);
+        var batch = Encode(tokenizer, ReadInput(input, pairs, words), pairs, words, options);
+
+        // Build everything first so that an error never leaves partial output.
+        var lines = new List<string>(batch.Count);
+        for (int i = 0; i < batch.Count; i++) lines.Add(ToJsonLine(tokenizer, batch[i], words));
+        foreach (var line in lines) stdout.WriteLine(line);
+        stdout.Flush();
+        return 0;
+    }
+
+    private static BatchEncoding Encode(DebertaTokenizerBase tok, List<object> items, bool pairs, bool words, EncodeOptions options)
+    {
+        if (pairs && words)
+            return tok.EncodeBatch(items.Select(x => { var p = (string[][])x; return ((IReadOnlyList<string>)p[0], (IReadOnlyList<string>)p[1]); }).ToList(), options);
+        if (pairs)
+            return tok.EncodeBatch(items.Select(x => { var p = (string[])x; return (p[0], p[1]); }).ToList(), options);
+        if (words)
+            return tok.EncodeBatch(items.Select(x => (IReadOnlyList<string>)(string[])x).ToList(), options);
+        return tok.EncodeBatch(items.Select(x => (string)x).ToList(), options);
+    }
+
+    private static List<object> ReadInput(string path, bool pairs, bool words)
+    {
+        byte[] bytes = File.ReadAllBytes(path);
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { AllowTrailingCommas = false });
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not valid JSON (or not valid UTF-8): {e.Message}", e);
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Array) throw new InvalidDataException($"{path}: expected a JSON array, found {root.ValueKind}");
+            string shape = (pairs, words) switch
+            {
+                (true, true) => "[words, pair_words]",
+                (true, false) => "[text, text_pair]",
+                (false, true) => "an array of words",
+                _ => "a string",
+            };
+            var items = new List<object>();
+            int i = 0;
+            foreach (var el in root.EnumerateArray())
+            {
+                string where = $"{path}: element {i}";
+                object item;
+                if (pairs)
+                {
+                    if (el.ValueKind != JsonValueKind.Array || el.GetArrayLength() != 2) throw new InvalidDataException($"{where} must be {shape}");
+                    item = words
+                        ? new[] { Words(el[0], where), Words(el[1], where) }
+                        : new[] { Str(el[0], where, shape), Str(el[1], where, shape) };
+                }
+                else item = words ? Words(el, where) : Str(el, where, shape);
+                items.Add(item);
+                i++;
+            }
+            return items;
+        }
+    }
+
+    private static string Str(JsonElement el, string where, string shape)
+    {
+        if (el.ValueKind != JsonValueKind.String) throw new InvalidDataException($"{where} must be {shape}, found {el.ValueKind}");
+        try
+        {
+            return el.GetString()!;
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new InvalidDataException($"{where}: the string is not valid Unicode ({e.Message})", e);
+        }
+    }
+
+    private static string[] Words(JsonElement el, string where)
+    {
+        if (el.ValueKind != JsonValueKind.Array) throw new InvalidDataException($"{where} must be an array of words, found {el.ValueKind}");
+        return [.. el.EnumerateArray().Select(w => Str(w, where, "an array of words"))];
+    }
+
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static string ToJsonLine(DebertaTokenizerBase tok, Encoding e, bool words)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256 + e.Length * 32);
+        using (var w = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            w.WriteStartObject();
+            Ints(w, "input_ids", e.Ids);
+            Ints(w, "token_type_ids", e.TypeIds);
+            Ints(w, "attention_mask", e.AttentionMask);
+            Ints(w, "special_tokens_mask", e.SpecialTokensMask);
+            w.WriteStartArray("offset_mapping");
+            foreach (var (s, t) in e.Offsets)
+            {
+                w.WriteStartArray();
+                w.WriteNumberValue(s);
+                w.WriteNumberValue(t);
+                w.WriteEndArray();
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("tokens");
+            foreach (var t in tok.ConvertIdsToTokens(e.Ids))
+            {
+                if (t is null) w.WriteNullValue();
+                else w.WriteStringValue(t);
+            }
+            w.WriteEndArray();
+            if (words)
+            {
+                w.WriteStartArray("word_ids");
+                foreach (var id in e.WordIds)
+                {
+                    if (id is int v) w.WriteNumberValue(v);
+                    else w.WriteNullValue();
+                }
+                w.WriteEndArray();
+            }
+            w.WriteEndObject();
+        }
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    private static void Ints(Utf8JsonWriter w, string name, int[] values)
+    {
+        w.WriteStartArray(name);
+        foreach (int v in values) w.WriteNumberValue(v);
+        w.WriteEndArray();
+    }
 }

@@ -1,0 +1,529 @@
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace DebertaSharp.Tokenization;
+
+/// <summary>
+/// What <see cref="DebertaTokenizer"/> and <see cref="DebertaTokenizerFast"/> share: Hugging Face's tokenizer API
+/// (<c>tokenize</c>, <c>__call__</c>/<c>encode</c>, <c>decode</c>, conversions, added tokens, special-token helpers)
+/// in C# naming. Instances are thread-safe for encoding and decoding; adding tokens is not concurrent-safe.
+/// </summary>
+public abstract class DebertaTokenizerBase
+{
+    private protected DebertaTokenizerBase(TokenizerCore core) => Core = core;
+
+    internal TokenizerCore Core { get; }
+
+    /// <summary>Classification token (<c>[CLS]</c>), also the beginning-of-sequence token.</summary>
+    public string ClsToken { get; protected set; } = "[CLS]";
+
+    /// <summary>Separator token (<c>[SEP]</c>), also the end-of-sequence token.</summary>
+    public string SepToken { get; protected set; } = "[SEP]";
+
+    /// <summary>Padding token (<c>[PAD]</c>).</summary>
+    public string PadToken { get; protected set; } = "[PAD]";
+
+    /// <summary>Unknown token (<c>[UNK]</c>).</summary>
+    public string UnkToken { get; protected set; } = "[UNK]";
+
+    /// <summary>Mask token (<c>[MASK]</c>).</summary>
+    public string MaskToken { get; protected set; } = "[MASK]";
+
+    /// <summary>Beginning-of-sequence token (<c>[CLS]</c> for DeBERTa).</summary>
+    public string BosToken { get; protected set; } = "[CLS]";
+
+    /// <summary>End-of-sequence token (<c>[SEP]</c> for DeBERTa).</summary>
+    public string EosToken { get; protected set; } = "[SEP]";
+
+    /// <summary>Id of <see cref="ClsToken"/>.</summary>
+    public int ClsTokenId => ConvertTokensToIds(ClsToken);
+
+    /// <summary>Id of <see cref="SepToken"/>.</summary>
+    public int SepTokenId => ConvertTokensToIds(SepToken);
+
+    /// <summary>Id of <see cref="PadToken"/>.</summary>
+    public int PadTokenId => ConvertTokensToIds(PadToken);
+
+    /// <summary>Id of <see cref="UnkToken"/>.</summary>
+    public int UnkTokenId => Core.TokenToId(UnkToken);
+
+    /// <summary>Id of <see cref="MaskToken"/>.</summary>
+    public int MaskTokenId => ConvertTokensToIds(MaskToken);
+
+    /// <summary>Token type id given to padding tokens.</summary>
+    public int PadTokenTypeId { get; protected set; }
+
+    /// <summary>Whether a space is added before text that does not start with one.</summary>
+    public bool AddPrefixSpace => Core.AddPrefixSpace;
+
+    /// <summary>The model's maximum input length (<c>model_max_length</c>), or null when unbounded.</summary>
+    public int? ModelMaxLength { get; set; }
+
+    /// <summary>Default padding side.</summary>
+    public Side PaddingSide { get; set; } = Side.Right;
+
+    /// <summary>Default truncation side.</summary>
+    public Side TruncationSide { get; set; } = Side.Right;
+
+    /// <summary>Default of <c>cleanUpTokenizationSpaces</c> in <see cref="Decode"/> (<c>clean_up_tokenization_spaces</c>).</summary>
+    public bool CleanUpTokenizationSpaces { get; set; }
+
+    /// <summary>How invalid UTF-8 is decoded: <c>replace</c> (default), <c>ignore</c> or <c>strict</c>.</summary>
+    public string Errors { get; protected set; } = "replace";
+
+    /// <summary>Options used when none are passed.</summary>
+    public EncodeOptions DefaultOptions { get; set; } = EncodeOptions.Default;
+
+    /// <summary>Size of the base vocabulary (without added tokens).</summary>
+    public int VocabSize => Core.Model.Vocab.Count;
+
+    /// <summary>Size of the full vocabulary, added tokens included (Hugging Face's <c>len(tokenizer)</c>).</summary>
+    public int Count => Core.Count;
+
+    /// <summary>The full vocabulary, added tokens included.</summary>
+    public IReadOnlyDictionary<string, int> GetVocab()
+    {
+        var d = new Dictionary<string, int>(Core.Model.Vocab, StringComparer.Ordinal);
+        foreach (var (t, id) in Core.Added) d[t.Content] = id;
+        return d;
+    }
+
+    /// <summary>The special tokens (named ones and any added as special).</summary>
+    public IReadOnlyList<string> AllSpecialTokens
+    {
+        get
+        {
+            var list = new List<string>();
+            foreach (var t in new[] { BosToken, EosToken, UnkToken, SepToken, PadToken, ClsToken, MaskToken })
+                if (!list.Contains(t)) list.Add(t);
+            foreach (var (t, _) in Core.Added) if (t.Special && !list.Contains(t.Content)) list.Add(t.Content);
+            return list;
+        }
+    }
+
+    /// <summary>Ids of <see cref="AllSpecialTokens"/>.</summary>
+    public IReadOnlyList<int> AllSpecialIds => [.. AllSpecialTokens.Select(ConvertTokensToIds)];
+
+    // ------------------------------------------------------------------------------------------- encoding
+
+    /// <summary>Splits <paramref name="text"/> into token strings (Hugging Face's <c>tokenize</c>), without special tokens.</summary>
+    public string[] Tokenize(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var b = new EncodingBuilder();
+        Core.EncodeText(text, 0, b, null, false);
+        return [.. b.Tokens];
+    }
+
+    /// <summary>Encodes a text or a pair of texts (Hugging Face's <c>tokenizer(text, text_pair, ...)</c>).</summary>
+    public Encoding Encode(string text, string? pair = null, EncodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        // As transformers: an empty text_pair is no pair at all.
+        return EncodeMany([(new Input(text, null), string.IsNullOrEmpty(pair) ? null : new Input(pair, null))], options)[0];
+    }
+
+    /// <summary>Encodes pre-split words (<c>is_split_into_words=True</c>), optionally with a second list of words.</summary>
+    public Encoding Encode(IReadOnlyList<string> words, IReadOnlyList<string>? pairWords = null, EncodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(words);
+        return EncodeMany([(new Input(null, words), pairWords is null || pairWords.Count == 0 ? null : new Input(null, pairWords))], options)[0];
+    }
+
+    /// <summary>Encodes a batch of texts; <see cref="PaddingStrategy.Longest"/> pads to the longest of the batch.</summary>
+    public BatchEncoding EncodeBatch(IReadOnlyList<string> texts, EncodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        return new BatchEncoding(EncodeMany([.. texts.Select(t => (new Input(t ?? throw new ArgumentNullException(nameof(texts), "a text of the batch is null"), null), (Input?)null))], options));
+    }
+
+    /// <summary>Encodes a batch of text pairs.</summary>
+    public BatchEncoding EncodeBatch(IReadOnlyList<(string Text, string TextPair)> pairs, EncodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(pairs);
+        return new BatchEncoding(EncodeMany([.. pairs.Select(p => (new Input(p.Text, null), (Input?)new Input(p.TextPair, null)))], options));
+    }
+
+    /// <summary>Encodes a batch of pre-split inputs (<c>is_split_into_words=True</c>).</summary>
+    public BatchEncoding EncodeBatch(IReadOnlyList<IReadOnlyList<string>> batchOfWords, EncodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(batchOfWords);
+        return new BatchEncoding(EncodeMany([.. batchOfWords.Select(w => (new Input(null, w), (Input?)null))], options));
+    }
+
+    /// <summary>Encodes a batch of pre-split pairs (<c>is_split_into_words=True</c> with <c>text_pair</c>).</summary>
+    public BatchEncoding EncodeBatch(IReadOnlyList<(IReadOnlyList<string> Words, IReadOnlyList<string> PairWords)> batchOfWordPairs, EncodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(batchOfWordPairs);
+        return new BatchEncoding(EncodeMany([.. batchOfWordPairs.Select(p => (new Input(null, p.Words), (Input?)new Input(null, p.PairWords)))], options));
+    }
+
+    /// <summary>Encodes a batch on all cores; same results as <see cref="EncodeBatch(IReadOnlyList{string}, EncodeOptions?)"/>.</summary>
+    public BatchEncoding EncodeBatchParallel(IReadOnlyList<string> texts, EncodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(texts);
+        var opts = Resolve(options);
+        var encs = new EncodingBuilder[texts.Count];
+        Parallel.For(0, texts.Count, i => encs[i] = EncodeOne(new Input(texts[i], null), null, opts));
+        return new BatchEncoding(Finish(encs, opts));
+    }
+
+    /// <summary>Ids only, for a text (no allocation of offsets or token strings beyond the result).</summary>
+    public int[] EncodeToIds(string text, bool addSpecialTokens = true) =>
+        Encode(text, null, (DefaultOptions ?? EncodeOptions.Default) with { AddSpecialTokens = addSpecialTokens }).Ids;
+
+    private readonly record struct Input(string? Text, IReadOnlyList<string>? Words);
+
+    private sealed record Resolved(bool AddSpecial, TruncationStrategy Truncation, int? MaxLength, int Stride, Side TruncSide,
+        PaddingStrategy Padding, int? PadMultiple, Side PadSide, bool Overflow);
+
+    private Resolved Resolve(EncodeOptions? options)
+    {
+        var o = options ?? DefaultOptions ?? EncodeOptions.Default;
+        var padding = o.Padding;
+        var trunc = o.Truncation ?? (o.MaxLength is not null && padding == PaddingStrategy.None ? TruncationStrategy.LongestFirst : TruncationStrategy.None);
+        int? max = o.MaxLength ?? ModelMaxLength;
+        if (o.MaxLength is < 0) throw new ArgumentOutOfRangeException(nameof(options), $"MaxLength must not be negative, not {o.MaxLength}");
+        if (o.Stride < 0) throw new ArgumentOutOfRangeException(nameof(options), $"Stride must not be negative, not {o.Stride}");
+        if (o.PadToMultipleOf is <= 0) throw new ArgumentOutOfRangeException(nameof(options), $"PadToMultipleOf must be positive, not {o.PadToMultipleOf}");
+        if (trunc != TruncationStrategy.None && max is null) trunc = TruncationStrategy.None; // unbounded model_max_length
+        if (padding == PaddingStrategy.MaxLength && max is null) padding = PaddingStrategy.None; // as transformers (it warns)
+        return new Resolved(o.AddSpecialTokens, trunc, max, o.Stride, o.TruncationSide ?? TruncationSide, padding, o.PadToMultipleOf,
+            o.PaddingSide ?? PaddingSide, o.ReturnOverflowingTokens);
+    }
+
+    private List<Encoding> EncodeMany(IReadOnlyList<(Input A, Input? B)> items, EncodeOptions? options)
+    {
+        var opts = Resolve(options);
+        if ((options ?? DefaultOptions)?.IsSplitIntoWords == true && items.Any(x => x.A.Text is not null || x.B?.Text is not null))
+            throw new ArgumentException("IsSplitIntoWords needs lists of words: use the Encode/EncodeBatch overloads that take IReadOnlyList<string>", nameof(options));
+        var encs = new EncodingBuilder[items.Count];
+        for (int i = 0; i < items.Count; i++) encs[i] = EncodeOne(items[i].A, items[i].B, opts);
+        return Finish(encs, opts);
+    }
+
+    private List<Encoding> Finish(EncodingBuilder[] encs, Resolved opts)
+    {
+        if (opts.Padding != PaddingStrategy.None && encs.Length > 0)
+        {
+            int target = opts.Padding == PaddingStrategy.MaxLength ? opts.MaxLength!.Value : encs.Max(e => e.Count);
+            if (opts.PadMultiple is int m && target % m != 0) target += m - target % m;
+            string padToken = PadToken;
+            int padId = PadTokenId;
+            foreach (var e in encs) e.Pad(target, padId, PadTokenTypeId, padToken, opts.PadSide);
+        }
+        var result = new List<Encoding>(encs.Length);
+        foreach (var e in encs) result.Add(e.ToEncoding());
+        return result;
+    }
+
+    private EncodingBuilder EncodeSequence(Input input, int seq)
+    {
+        var b = new EncodingBuilder(input.Text is null ? 16 : Math.Min(input.Text.Length / 2 + 8, 1 << 16));
+        if (input.Text is not null)
+        {
+            Core.EncodeText(input.Text, seq, b, null, false);
+        }
+        else
+        {
+            for (int w = 0; w < input.Words!.Count; w++)
+            {
+                string word = input.Words[w] ?? throw new ArgumentNullException(nameof(input), $"word {w} is null");
+                Core.EncodeText(word, seq, b, w, true);
+            }
+        }
+        return b;
+    }
+
+    private EncodingBuilder EncodeOne(Input a, Input? b, Resolved opts)
+    {
+        var ea = EncodeSequence(a, 0);
+        var eb = b is null ? null : EncodeSequence(b.Value, 1);
+        if (opts.Truncation != TruncationStrategy.None)
+        {
+            int max = opts.MaxLength!.Value;
+            int added = opts.AddSpecial && Core.PostProcessor is not null ? Core.PostProcessor.AddedTokens(eb is not null) : 0;
+            if (added > 0)
+            {
+                if (max < added) throw new ArgumentException($"MaxLength {max} is shorter than the {added} special tokens the template adds");
+                max -= added;
+            }
+            Truncate(ea, eb, max, opts);
+            if (!opts.Overflow)
+            {
+                ea.Overflowing.Clear();
+                eb?.Overflowing.Clear();
+            }
+        }
+        if (Core.PostProcessor is not null) return Core.PostProcessor.Process(ea, eb, opts.AddSpecial);
+        if (eb is not null) ea.MergeWith(eb);
+        return ea;
+    }
+
+    private static void Truncate(EncodingBuilder a, EncodingBuilder? b, int max, Resolved o)
+    {
+        if (max == 0)
+        {
+            a.Truncate(0, o.Stride, o.TruncSide);
+            b?.Truncate(0, o.Stride, o.TruncSide);
+            return;
+        }
+        int total = a.Count + (b?.Count ?? 0);
+        if (total <= max) return;
+        int toRemove = total - max;
+        switch (o.Truncation)
+        {
+            case TruncationStrategy.LongestFirst:
+                if (b is not null)
+                {
+                    int n1 = a.Count, n2 = b.Count;
+                    bool swap = false;
+                    if (n1 > n2) { swap = true; (n1, n2) = (n2, n1); }
+                    n2 = n1 > max ? n1 : Math.Max(n1, max - n1);
+                    if (n1 + n2 > max) { n1 = max / 2; n2 = n1 + max % 2; }
+                    if (swap) (n1, n2) = (n2, n1);
+                    a.Truncate(n1, o.Stride, o.TruncSide);
+                    b.Truncate(n2, o.Stride, o.TruncSide);
+                }
+                else a.Truncate(total - toRemove, o.Stride, o.TruncSide);
+                break;
+            case TruncationStrategy.OnlyFirst:
+            case TruncationStrategy.OnlySecond:
+                var target = o.Truncation == TruncationStrategy.OnlyFirst ? a
+                    : b ?? throw new ArgumentException("truncation only_second needs a pair of sequences");
+                if (target.Count > toRemove) target.Truncate(target.Count - toRemove, o.Stride, o.TruncSide);
+                else throw new ArgumentException($"truncation {(o.Truncation == TruncationStrategy.OnlyFirst ? "only_first" : "only_second")}: the sequence to truncate has {target.Count} tokens but {toRemove} must be removed to fit the maximum length; use longest_first");
+                break;
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------- decoding and conversions
+
+    /// <summary>Decodes ids to text (Hugging Face's <c>decode</c>); invalid UTF-8 follows <see cref="Errors"/>.</summary>
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false, bool? cleanUpTokenizationSpaces = null)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        DecoderFallback? fb = Errors switch
+        {
+            "strict" => DecoderFallback.ExceptionFallback,
+            "ignore" => new DecoderReplacementFallback(""),
+            _ => null,
+        };
+        string text = DecodeCore(ids, skipSpecialTokens, fb);
+        return cleanUpTokenizationSpaces ?? CleanUpTokenizationSpaces ? CleanUpTokenization(text) : text;
+    }
+
+    private protected virtual string DecodeCore(IEnumerable<int> ids, bool skipSpecialTokens, DecoderFallback? fallback) =>
+        Core.Decode(ids, skipSpecialTokens, fallback);
+
+    /// <summary>Decodes each sequence of a batch.</summary>
+    public string[] BatchDecode(IEnumerable<IEnumerable<int>> sequences, bool skipSpecialTokens = false, bool? cleanUpTokenizationSpaces = null) =>
+        [.. sequences.Select(s => Decode(s, skipSpecialTokens, cleanUpTokenizationSpaces))];
+
+    /// <summary>Hugging Face's <c>clean_up_tokenization</c>: removes spaces before punctuation and English contractions.</summary>
+    public static string CleanUpTokenization(string text) => text
+        .Replace(" .", ".").Replace(" ?", "?").Replace(" !", "!").Replace(" ,", ",").Replace(" ' ", "'")
+        .Replace(" n't", "n't").Replace(" 'm", "'m").Replace(" 's", "'s").Replace(" 've", "'ve").Replace(" 're", "'re");
+
+    /// <summary>The token string of each id (null for an id outside the vocabulary).</summary>
+    public string?[] ConvertIdsToTokens(IEnumerable<int> ids, bool skipSpecialTokens = false)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        if (!skipSpecialTokens) return [.. ids.Select(Core.IdToToken)];
+        var special = AllSpecialIds.ToHashSet();
+        return [.. ids.Where(id => !special.Contains(id)).Select(Core.IdToToken)];
+    }
+
+    /// <summary>The token string of one id, or null.</summary>
+    public string? ConvertIdsToTokens(int id) => Core.IdToToken(id);
+
+    /// <summary>The id of each token (the unknown token's id for tokens outside the vocabulary).</summary>
+    public int[] ConvertTokensToIds(IEnumerable<string> tokens) => [.. tokens.Select(ConvertTokensToIds)];
+
+    /// <summary>The id of one token (the unknown token's id, or -1 without one, when absent).</summary>
+    public int ConvertTokensToIds(string token)
+    {
+        int id = Core.TokenToId(token);
+        return id >= 0 ? id : Core.TokenToId(UnkToken);
+    }
+
+    // ------------------------------------------------------------------------------------------- added tokens
+
+    /// <summary>Adds tokens (not special); returns how many are new to the vocabulary.</summary>
+    public int AddTokens(IEnumerable<string> tokens) => AddTokens(tokens.Select(t => new AddedToken(t, Normalized: true)));
+
+    /// <summary>Adds tokens with their matching options; returns how many are new to the vocabulary.</summary>
+    public int AddTokens(IEnumerable<AddedToken> tokens)
+    {
+        int n = 0;
+        foreach (var t in tokens) if (Core.AddToken(t)) n++;
+        return n;
+    }
+
+    /// <summary>Adds special tokens (never split, skipped by <c>skipSpecialTokens</c>); returns how many are new.</summary>
+    public int AddSpecialTokens(IEnumerable<string> tokens) =>
+        AddTokens(tokens.Select(t => new AddedToken(t, Normalized: false, Special: true)));
+
+    /// <summary>Adds special tokens with their matching options; returns how many are new.</summary>
+    public int AddSpecialTokens(IEnumerable<AddedToken> tokens) => AddTokens(tokens.Select(t => t with { Special = true }));
+
+    // ------------------------------------------------------------------------------------------- documented helpers
+
+    /// <summary><c>[CLS] A [SEP]</c> or <c>[CLS] A [SEP] B [SEP]</c> (<c>build_inputs_with_special_tokens</c>).</summary>
+    public int[] BuildInputsWithSpecialTokens(IReadOnlyList<int> tokenIds0, IReadOnlyList<int>? tokenIds1 = null)
+    {
+        var r = new List<int> { ClsTokenId };
+        r.AddRange(tokenIds0);
+        r.Add(SepTokenId);
+        if (tokenIds1 is not null) { r.AddRange(tokenIds1); r.Add(SepTokenId); }
+        return [.. r];
+    }
+
+    /// <summary>
+    /// 1 for special tokens, 0 for sequence tokens (<c>get_special_tokens_mask</c>). With
+    /// <paramref name="alreadyHasSpecialTokens"/>, marks the ids of <paramref name="tokenIds0"/> that are special.
+    /// </summary>
+    public int[] GetSpecialTokensMask(IReadOnlyList<int> tokenIds0, IReadOnlyList<int>? tokenIds1 = null, bool alreadyHasSpecialTokens = false)
+    {
+        if (alreadyHasSpecialTokens)
+        {
+            if (tokenIds1 is not null) throw new ArgumentException("tokenIds1 must be null when the ids already have special tokens", nameof(tokenIds1));
+            var special = AllSpecialIds.ToHashSet();
+            return [.. tokenIds0.Select(id => special.Contains(id) ? 1 : 0)];
+        }
+        var r = new List<int> { 1 };
+        r.AddRange(Enumerable.Repeat(0, tokenIds0.Count));
+        r.Add(1);
+        if (tokenIds1 is not null) { r.AddRange(Enumerable.Repeat(0, tokenIds1.Count)); r.Add(1); }
+        return [.. r];
+    }
+
+    /// <summary>Token type ids for <c>[CLS] A [SEP] B [SEP]</c>: 0 for <c>[CLS] A [SEP]</c>, 1 for <c>B [SEP]</c> (<c>create_token_type_ids_from_sequences</c>).</summary>
+    public int[] CreateTokenTypeIdsFromSequences(IReadOnlyList<int> tokenIds0, IReadOnlyList<int>? tokenIds1 = null)
+    {
+        var r = Enumerable.Repeat(0, tokenIds0.Count + 2).ToList();
+        if (tokenIds1 is not null) r.AddRange(Enumerable.Repeat(1, tokenIds1.Count + 1));
+        return [.. r];
+    }
+
+    // ------------------------------------------------------------------------------------------- saving and loading
+
+    /// <summary>Writes <c>vocab.json</c> and <c>merges.txt</c> (<c>save_vocabulary</c>); returns their paths.</summary>
+    public string[] SaveVocabulary(string directory, string? filenamePrefix = null)
+    {
+        Directory.CreateDirectory(directory);
+        string pre = string.IsNullOrEmpty(filenamePrefix) ? "" : filenamePrefix + "-";
+        string vocabPath = Path.Combine(directory, pre + "vocab.json");
+        string mergesPath = Path.Combine(directory, pre + "merges.txt");
+        var vocab = new JsonObject();
+        foreach (var (tok, id) in Core.Model.Vocab.OrderBy(kv => kv.Key, StringComparer.Ordinal)) vocab[tok] = id;
+        FileUtil.WriteAtomic(vocabPath, w => w.Write(vocab.ToJsonString(FileUtil.PrettyJson)));
+        FileUtil.WriteAtomic(mergesPath, w =>
+        {
+            w.Write("#version: 0.2\n");
+            foreach (var (a, b) in Core.Model.MergeList) { w.Write(a); w.Write(' '); w.Write(b); w.Write('\n'); }
+        });
+        return [vocabPath, mergesPath];
+    }
+
+    /// <summary>Writes the files <see cref="FromPretrained"/> reads back.</summary>
+    public abstract void SavePretrained(string directory);
+
+    /// <summary>Writes tokenizer_config.json and special_tokens_map.json.</summary>
+    private protected void SaveConfig(string directory, string tokenizerClass, bool withAddedTokensDecoder)
+    {
+        var cfg = new JsonObject
+        {
+            ["add_prefix_space"] = AddPrefixSpace,
+            ["bos_token"] = BosToken,
+            ["clean_up_tokenization_spaces"] = CleanUpTokenizationSpaces,
+            ["cls_token"] = ClsToken,
+            ["eos_token"] = EosToken,
+            ["errors"] = Errors,
+            ["mask_token"] = MaskToken,
+            ["pad_token"] = PadToken,
+            ["sep_token"] = SepToken,
+            ["unk_token"] = UnkToken,
+            ["padding_side"] = PaddingSide == Side.Left ? "left" : "right",
+            ["truncation_side"] = TruncationSide == Side.Left ? "left" : "right",
+            ["tokenizer_class"] = tokenizerClass,
+        };
+        if (ModelMaxLength is int mml) cfg["model_max_length"] = mml;
+        if (withAddedTokensDecoder)
+        {
+            var dec = new JsonObject();
+            foreach (var (t, id) in Core.Added.OrderBy(x => x.Id))
+                dec[id.ToString(System.Globalization.CultureInfo.InvariantCulture)] = TokenizerJson.AddedTokenJson(t, null);
+            cfg["added_tokens_decoder"] = dec;
+        }
+        FileUtil.WriteAtomic(Path.Combine(directory, "tokenizer_config.json"), w => w.Write(cfg.ToJsonString(FileUtil.PrettyJson)));
+        var map = new JsonObject
+        {
+            ["bos_token"] = BosToken, ["cls_token"] = ClsToken, ["eos_token"] = EosToken,
+            ["mask_token"] = TokenizerJson.AddedTokenJson(Core.Added.FirstOrDefault(x => x.Token.Content == MaskToken).Token ?? new AddedToken(MaskToken, Special: true), null),
+            ["pad_token"] = PadToken, ["sep_token"] = SepToken, ["unk_token"] = UnkToken,
+        };
+        FileUtil.WriteAtomic(Path.Combine(directory, "special_tokens_map.json"), w => w.Write(map.ToJsonString(FileUtil.PrettyJson)));
+    }
+
+    /// <summary>
+    /// Loads the tokenizer saved in <paramref name="directory"/>: <see cref="DebertaTokenizerFast"/> when it has a
+    /// <c>tokenizer.json</c>, else <see cref="DebertaTokenizer"/> on its <c>vocab.json</c> and <c>merges.txt</c>.
+    /// </summary>
+    public static DebertaTokenizerBase FromPretrained(string directory)
+    {
+        if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"tokenizer directory not found: {directory}");
+        return File.Exists(Path.Combine(directory, "tokenizer.json"))
+            ? DebertaTokenizerFast.FromPretrained(directory)
+            : DebertaTokenizer.FromPretrained(directory);
+    }
+
+    /// <summary>Applies the settings of tokenizer_config.json / special_tokens_map.json shared by both tokenizers.</summary>
+    private protected void ApplyConfig(TokenizerConfig cfg)
+    {
+        ClsToken = cfg.Cls?.Content ?? ClsToken;
+        SepToken = cfg.Sep?.Content ?? SepToken;
+        PadToken = cfg.Pad?.Content ?? PadToken;
+        UnkToken = cfg.Unk?.Content ?? UnkToken;
+        MaskToken = cfg.Mask?.Content ?? MaskToken;
+        BosToken = cfg.Bos?.Content ?? BosToken;
+        EosToken = cfg.Eos?.Content ?? EosToken;
+        ModelMaxLength = cfg.ModelMaxLength;
+        CleanUpTokenizationSpaces = cfg.CleanUp ?? false;
+        Errors = cfg.Errors ?? "replace";
+        if (Errors is not ("replace" or "ignore" or "strict"))
+            throw new TokenizerFormatException(cfg.Source, $"errors must be replace, ignore or strict, not '{Errors}'");
+        if (cfg.PaddingSide is Side ps) PaddingSide = ps;
+        if (cfg.TruncationSide is Side ts) TruncationSide = ts;
+    }
+}
+
+/// <summary>Atomic file writes and shared JSON settings.</summary>
+internal static class FileUtil
+{
+    public static readonly JsonSerializerOptions PrettyJson = new()
+    {
+        WriteIndented = true,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <summary>Writes a UTF-8 file through a temporary file and a rename, so a failure never leaves a partial file.</summary>
+    public static void WriteAtomic(string path, Action<TextWriter> write)
+    {
+        string full = Path.GetFullPath(path);
+        string tmp = full + ".tmp-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8];
+        try
+        {
+            using (var w = new StreamWriter(tmp, false, new UTF8Encoding(false)))
+                write(w);
+            File.Move(tmp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(tmp); } catch (IOException) { }
+            throw;
+        }
+    }
+}

@@ -1,0 +1,366 @@
+using System.Text.Json.Nodes;
+using DebertaSharp.Tokenization;
+
+namespace DebertaSharp.Tests.Tokenization;
+
+/// <summary>The slow tokenizer, the real deberta-base vocabulary, the documented helpers, save/load and options.</summary>
+public class TokenizerBehaviourTests
+{
+    private static readonly Lazy<DebertaTokenizer> _slow = new(() => DebertaTokenizer.FromPretrained(TestPaths.Fixture("tokenizer", "vocab-files")));
+
+    private static bool HasLiteralSpecial(string text) =>
+        new[] { "[CLS]", "[SEP]", "[PAD]", "[UNK]", "[MASK]" }.Any(text.Contains);
+
+    [Fact]
+    public void SlowTokenizer_OnVocabFiles_GivesTheIdsOfTheV4TemplateBuild()
+    {
+        var slow = _slow.Value;
+        var items = (JsonArray)TokenizerFixtures.Case("v4_template")["items"]!;
+        var corpus = TokenizerFixtures.Corpus;
+        var errors = new List<string>();
+        for (int i = 0; i < items.Count; i++)
+        {
+            var item = items[i]!;
+            string text = (string)item["text"]!;
+            string next = (string)corpus[(i + 1) % corpus.Count]!;
+            var single = slow.Encode(text);
+            if (!TokenizerFixtures.Ints(item["single"]!["input_ids"]).SequenceEqual(single.Ids)) errors.Add($"[{i}] single ids");
+            if (!TokenizerFixtures.Ints(item["single"]!["special_tokens_mask"]).SequenceEqual(single.SpecialTokensMask)) errors.Add($"[{i}] single special mask");
+            var pair = slow.Encode(text, next);
+            var wantPair = item["pair_with_next"]!;
+            if (!TokenizerFixtures.Ints(wantPair["input_ids"]).SequenceEqual(pair.Ids)) errors.Add($"[{i}] pair ids");
+            if (!TokenizerFixtures.Ints(wantPair["token_type_ids"]).SequenceEqual(pair.TypeIds)) errors.Add($"[{i}] pair type ids");
+            if (!TokenizerFixtures.Ints(wantPair["special_tokens_mask"]).SequenceEqual(pair.SpecialTokensMask)) errors.Add($"[{i}] pair special mask");
+            if (slow.Decode(single.Ids) != (string)item["decode"]!) errors.Add($"[{i}] decode");
+            if (slow.Decode(single.Ids, skipSpecialTokens: true) != (string)item["decode_skip_special"]!) errors.Add($"[{i}] decode skip");
+        }
+        Assert.True(errors.Count == 0, string.Join("\n", errors.Take(20)));
+    }
+
+    [Theory]
+    [InlineData("slow")]
+    [InlineData("fast")]
+    public void DocumentedHelpers_BuildTheV4TemplateEncodings(string which)
+    {
+        DebertaTokenizerBase tok = which == "slow" ? _slow.Value : TokenizerFixtures.Fast("v4_template");
+        var items = (JsonArray)TokenizerFixtures.Case("v4_template")["items"]!;
+        var corpus = TokenizerFixtures.Corpus;
+        var noSpecials = new EncodeOptions { AddSpecialTokens = false };
+        var errors = new List<string>();
+        for (int i = 0; i < items.Count; i++)
+        {
+            string text = (string)items[i]!["text"]!;
+            string next = (string)corpus[(i + 1) % corpus.Count]!;
+            if (next.Length == 0) continue; // transformers treats an empty text_pair as no pair
+            var a = tok.Encode(text, null, noSpecials).Ids;
+            var b = tok.Encode(next, null, noSpecials).Ids;
+            var want = items[i]!["pair_with_next"]!;
+            if (!TokenizerFixtures.Ints(want["input_ids"]).SequenceEqual(tok.BuildInputsWithSpecialTokens(a, b))) errors.Add($"[{i}] build_inputs");
+            if (!TokenizerFixtures.Ints(want["token_type_ids"]).SequenceEqual(tok.CreateTokenTypeIdsFromSequences(a, b))) errors.Add($"[{i}] token types");
+            if (!TokenizerFixtures.Ints(want["special_tokens_mask"]).SequenceEqual(tok.GetSpecialTokensMask(a, b))) errors.Add($"[{i}] special mask");
+            var single = items[i]!["single"]!;
+            if (!TokenizerFixtures.Ints(single["input_ids"]).SequenceEqual(tok.BuildInputsWithSpecialTokens(a))) errors.Add($"[{i}] build_inputs single");
+            if (!HasLiteralSpecial(text))
+            {
+                var ids = TokenizerFixtures.Ints(single["input_ids"]);
+                if (!TokenizerFixtures.Ints(single["special_tokens_mask"]).SequenceEqual(tok.GetSpecialTokensMask(ids, alreadyHasSpecialTokens: true)))
+                    errors.Add($"[{i}] special mask (already has special tokens)");
+            }
+        }
+        Assert.True(errors.Count == 0, string.Join("\n", errors.Take(20)));
+    }
+
+    [Fact]
+    public void DebertaBaseVocabulary_GivesTheHubIds()
+    {
+        // Ids from transformers' published DeBERTa tests.
+        var tok = DebertaTokenizerBase.FromPretrained(TestPaths.Fixture("deberta-base-vocab"));
+        Assert.IsType<DebertaTokenizer>(tok);
+        Assert.Equal([1, 31414, 232, 2], tok.Encode("Hello world").Ids);
+        Assert.Equal([1, 20920, 232, 2], tok.Encode(" Hello world").Ids);
+        Assert.Equal("[CLS]Hello world[SEP]", tok.Decode([1, 31414, 232, 2]));
+    }
+
+    [Fact]
+    public void FromPretrained_PicksTheFastTokenizerWhenTokenizerJsonExists()
+    {
+        Assert.IsType<DebertaTokenizerFast>(DebertaTokenizerBase.FromPretrained(TestPaths.Fixture("tokenizer", "prefix0")));
+        Assert.IsType<DebertaTokenizer>(DebertaTokenizerBase.FromPretrained(TestPaths.Fixture("tokenizer", "vocab-files")));
+    }
+
+    [Theory]
+    [InlineData("prefix1")]
+    [InlineData("v4_template")]
+    public void FastTokenizer_SavePretrainedRoundTrip_KeepsEncodings(string build)
+    {
+        var tok = TokenizerFixtures.Fast(build);
+        using var dir = TestPaths.TempDir();
+        tok.SavePretrained(dir.Path);
+        Assert.True(File.Exists(dir["tokenizer.json"]));
+        var saved = (JsonObject)JsonNode.Parse(File.ReadAllText(dir["tokenizer.json"]))!;
+        var original = (JsonObject)JsonNode.Parse(File.ReadAllText(TestPaths.Fixture("tokenizer", build, "tokenizer.json")))!;
+        foreach (var key in new[] { "added_tokens", "normalizer", "pre_tokenizer", "post_processor", "decoder" })
+            Assert.True(JsonNode.DeepEquals(original[key], saved[key]), key);
+        Assert.True(JsonNode.DeepEquals(original["model"]!["vocab"], saved["model"]!["vocab"]));
+        Assert.Equal(((JsonArray)original["model"]!["merges"]!).Count, ((JsonArray)saved["model"]!["merges"]!).Count);
+
+        var back = DebertaTokenizerBase.FromPretrained(dir.Path);
+        Assert.IsType<DebertaTokenizerFast>(back);
+        foreach (var node in TokenizerFixtures.Corpus)
+        {
+            string text = (string)node!;
+            var a = tok.Encode(text, "pair text");
+            var b = back.Encode(text, "pair text");
+            Assert.Equal(a.Ids, b.Ids);
+            Assert.Equal(a.TypeIds, b.TypeIds);
+            Assert.Equal(a.Offsets, b.Offsets);
+        }
+    }
+
+    [Fact]
+    public void SlowTokenizer_SaveRoundTrip_KeepsEncodings()
+    {
+        var tok = _slow.Value;
+        using var dir = TestPaths.TempDir();
+        var paths = tok.SaveVocabulary(dir.Path);
+        Assert.Equal("#version: 0.2", File.ReadLines(paths[1]).First());
+        tok.SavePretrained(dir.Path);
+        var back = DebertaTokenizerBase.FromPretrained(dir.Path);
+        Assert.IsType<DebertaTokenizer>(back);
+        Assert.Equal(tok.Count, back.Count);
+        Assert.Equal(tok.MaskTokenId, back.MaskTokenId);
+        foreach (var node in TokenizerFixtures.Corpus)
+        {
+            string text = (string)node!;
+            Assert.Equal(tok.Encode(text, "a [MASK] b").Ids, back.Encode(text, "a [MASK] b").Ids);
+        }
+    }
+
+    [Fact]
+    public void SaveVocabulary_ThenFastFromTheSameVocab_AgreeWithTheOriginalBuild()
+    {
+        // vocab.json + merges.txt written by the fast tokenizer, read by the slow one: same ids as the v4 build.
+        var fast = TokenizerFixtures.Fast("v4_template");
+        using var dir = TestPaths.TempDir();
+        fast.SaveVocabulary(dir.Path);
+        var slow = new DebertaTokenizer(dir["vocab.json"], dir["merges.txt"]);
+        foreach (var node in TokenizerFixtures.Corpus.Take(60))
+            Assert.Equal(fast.Encode((string)node!).Ids, slow.Encode((string)node!).Ids);
+    }
+
+    [Fact]
+    public void Truncation_WithStride_ReturnsOverflowingPiecesThatOverlap()
+    {
+        var tok = TokenizerFixtures.Fast("prefix0");
+        string text = string.Join(" ", TokenizerFixtures.Corpus.Skip(24).Take(5).Select(n => (string)n!));
+        var full = tok.Encode(text, null, new EncodeOptions { AddSpecialTokens = false }).Ids;
+        var enc = tok.Encode(text, null, new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 12, Stride = 3, ReturnOverflowingTokens = true });
+        Assert.Empty(tok.Encode(text, null, new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 12, Stride = 3 }).Overflowing);
+        Assert.Equal(12, enc.Length);
+        Assert.Equal(full.Take(10), enc.Ids.Skip(1).Take(10));
+        Assert.NotEmpty(enc.Overflowing);
+        // Each piece: [CLS] + up to 10 tokens + [SEP]; consecutive pieces overlap by the stride.
+        var pieces = new[] { enc }.Concat(enc.Overflowing).Select(e => e.Ids[1..^1]).ToList();
+        for (int k = 1; k < pieces.Count; k++)
+            Assert.Equal(pieces[k - 1][^3..], pieces[k][..3]);
+        var rebuilt = new List<int>(pieces[0]);
+        foreach (var p in pieces.Skip(1)) rebuilt.AddRange(p[3..]);
+        Assert.Equal(full, rebuilt);
+    }
+
+    [Fact]
+    public void PairTruncation_OverflowingPieces_CombineLikeTokenizers()
+    {
+        // tokenizers' Encoding::merge_with: each piece of A with B and with each piece of B, then A with each piece of B.
+        var tok = TokenizerFixtures.Fast("prefix0");
+        string a = (string)TokenizerFixtures.Corpus[25]!, b = (string)TokenizerFixtures.Corpus[26]!;
+        var opts = new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 24, ReturnOverflowingTokens = true };
+        var enc = tok.Encode(a, b, opts);
+        int lenA = tok.Encode(a, null, new EncodeOptions { AddSpecialTokens = false }).Length;
+        int lenB = tok.Encode(b, null, new EncodeOptions { AddSpecialTokens = false }).Length;
+        int piecesA = (lenA + 9) / 10, piecesB = (lenB + 9) / 10; // budget 20: 10 tokens each
+        Assert.Equal((piecesA - 1) * piecesB + (piecesB - 1), enc.Overflowing.Count);
+        foreach (var o in enc.Overflowing)
+        {
+            Assert.True(o.Length <= 24);
+            Assert.Equal(tok.ClsTokenId, o.Ids[0]);
+            Assert.Equal(tok.SepTokenId, o.Ids[^1]);
+            Assert.Equal(4, o.SpecialTokensMask.Sum());
+        }
+        Assert.Equal(enc.Ids, tok.Encode(a, b, opts with { ReturnOverflowingTokens = false }).Ids);
+    }
+
+    [Fact]
+    public void Padding_LeftAndMultipleOf()
+    {
+        var tok = TokenizerFixtures.Fast("prefix0");
+        var right = tok.Encode("Hello world!");
+        var left = tok.Encode("Hello world!", null, new EncodeOptions { Padding = PaddingStrategy.MaxLength, MaxLength = 9, PaddingSide = Side.Left });
+        Assert.Equal(9, left.Length);
+        Assert.Equal(right.Ids, left.Ids[^right.Length..]);
+        Assert.All(left.Ids[..(9 - right.Length)], id => Assert.Equal(tok.PadTokenId, id));
+        Assert.Equal(Enumerable.Repeat(0, 9 - right.Length).Concat(Enumerable.Repeat(1, right.Length)), left.AttentionMask);
+        var batch = tok.EncodeBatch(["a", "Hello world, how are you?"], new EncodeOptions { Padding = PaddingStrategy.Longest, PadToMultipleOf = 8 });
+        Assert.All(batch.Encodings, e => Assert.Equal(16, e.Length));
+    }
+
+    [Fact]
+    public void AddTokens_AreMatchedWholeAndDecoded()
+    {
+        var tok = DebertaTokenizerFast.FromPretrained(TestPaths.Fixture("tokenizer", "prefix0"));
+        int before = tok.Count;
+        Assert.Equal(1, tok.AddTokens(["<new_tok>"]));
+        Assert.Equal(1, tok.AddSpecialTokens(["<ctrl>"]));
+        Assert.Equal(before + 2, tok.Count);
+        int newId = tok.ConvertTokensToIds("<new_tok>");
+        int ctrlId = tok.ConvertTokensToIds("<ctrl>");
+        Assert.Equal(before, newId);
+        var enc = tok.Encode("x<new_tok>y <ctrl>");
+        Assert.Contains(newId, enc.Ids);
+        Assert.Contains(ctrlId, enc.Ids);
+        Assert.Equal("x<new_tok>y ", tok.Decode(enc.Ids, skipSpecialTokens: true));
+        Assert.Equal(new string?[] { "[CLS]", "<ctrl>" }, tok.ConvertIdsToTokens([1, ctrlId]));
+        Assert.Equal(tok.UnkTokenId, tok.ConvertTokensToIds("definitely-not-a-token"));
+    }
+
+    [Fact]
+    public void BadText_LoneSurrogate_IsAnArgumentException()
+    {
+        var tok = TokenizerFixtures.Fast("prefix0");
+        var e = Assert.Throws<ArgumentException>(() => tok.Encode("ok \uD800 no"));
+        Assert.Contains("surrogate", e.Message);
+        Assert.Throws<ArgumentException>(() => _slow.Value.Encode("tail\uDC00"));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData(" ")]
+    [InlineData("\t\n  \r\n")]
+    public void EmptyAndWhitespaceText_Encode(string text)
+    {
+        var tok = TokenizerFixtures.Fast("prefix0");
+        var enc = tok.Encode(text);
+        Assert.Equal(tok.ClsTokenId, enc.Ids[0]);
+        Assert.Equal(tok.SepTokenId, enc.Ids[^1]);
+        Assert.Equal(text, tok.Decode(enc.Ids, skipSpecialTokens: true));
+        Assert.Equal(text.Length == 0 ? 2 : enc.Length, enc.Length);
+    }
+
+    [Fact]
+    public void OneMegabyteStrings_EncodeWithoutStackOverflow()
+    {
+        var tok = TokenizerFixtures.Fast("prefix0");
+        string same = new('a', 1 << 20);
+        var enc = tok.Encode(same, null, new EncodeOptions { AddSpecialTokens = false });
+        Assert.Equal(same, tok.Decode(enc.Ids));
+        Assert.Equal((0, 1 << 20), (enc.Offsets[0].Start, enc.Offsets[^1].End));
+
+        var sb = new System.Text.StringBuilder();
+        int k = 0;
+        while (sb.Length < 1 << 20) sb.Append((string)TokenizerFixtures.Corpus[k++ % TokenizerFixtures.Corpus.Count]!).Append(' ');
+        string mixed = sb.ToString();
+        var enc2 = tok.Encode(mixed, null, new EncodeOptions { AddSpecialTokens = false });
+        Assert.Equal(mixed, tok.Decode(enc2.Ids));
+        var lstrip = TokenizerFixtures.Fast("mask_lstrip");
+        Assert.Equal(_slow.Value.Encode(mixed).Ids, lstrip.Encode(mixed).Ids);
+    }
+
+    [Fact]
+    public void Decode_InvalidUtf8_IsReplaced()
+    {
+        var tok = TokenizerFixtures.Fast("prefix0");
+        // The emoji's first byte-level piece alone is an incomplete UTF-8 sequence.
+        var ids = tok.Encode("😀", null, new EncodeOptions { AddSpecialTokens = false }).Ids;
+        Assert.True(ids.Length > 1);
+        Assert.Equal("\uFFFD", tok.Decode(ids[..1]));
+    }
+
+    [Fact]
+    public void SplitIntoWords_SlowTokenizerAddsTheSpaceToEachWord()
+    {
+        var enc = _slow.Value.Encode(["Hello", "world!"]);
+        var fast = TokenizerFixtures.Fast("prefix1").Encode(["Hello", "world!"]);
+        Assert.Equal(fast.Ids, enc.Ids);
+        Assert.Equal(fast.WordIds, enc.WordIds);
+    }
+}
+
+/// <summary>Cases from transformers' own tests (tests/models/deberta/test_tokenization_deberta.py).</summary>
+public class TransformersPublishedTests
+{
+    [Fact]
+    public void FullTokenizer_ToyVocabulary()
+    {
+        // test_full_tokenizer: vocabulary, merges, tokens and ids as written in transformers' test.
+        string[] vocab = ["l", "o", "w", "e", "r", "s", "t", "i", "d", "n", "\u0120", "\u0120l", "\u0120n", "\u0120lo", "\u0120low", "er",
+            "\u0120lowest", "\u0120newer", "\u0120wider", "[UNK]"];
+        using var dir = TestPaths.TempDir();
+        var obj = new JsonObject();
+        for (int i = 0; i < vocab.Length; i++) obj[vocab[i]] = i;
+        File.WriteAllText(dir["vocab.json"], obj.ToJsonString());
+        File.WriteAllText(dir["merges.txt"], string.Join("\n", ["#version: 0.2", "\u0120 l", "\u0120l o", "\u0120lo w", "e r", ""]));
+        var tok = DebertaTokenizer.FromPretrained(dir.Path);
+        var tokens = tok.Tokenize("lower newer");
+        Assert.Equal(["l", "o", "w", "er", "\u0120", "n", "e", "w", "er"], tokens);
+        Assert.Equal([0, 1, 2, 15, 10, 9, 3, 2, 15, 19], tok.ConvertTokensToIds([.. tokens, tok.UnkToken]));
+    }
+
+    [Fact]
+    public void TokenizerIntegration_DebertaBase()
+    {
+        // test_tokenizer_integration on microsoft/deberta-base with padding=True.
+        var tok = DebertaTokenizerBase.FromPretrained(TestPaths.Fixture("deberta-base-vocab"));
+        string[] sequences =
+        [
+            "ALBERT: A Lite BERT for Self-supervised Learning of Language Representations",
+            "ALBERT incorporates two parameter reduction techniques",
+            "The first one is a factorized embedding parameterization. By decomposing the large vocabulary"
+            + " embedding matrix into two small matrices, we separate the size of the hidden layers from the size of"
+            + " vocabulary embedding.",
+        ];
+        var enc = tok.EncodeBatch(sequences, new EncodeOptions { Padding = PaddingStrategy.Longest });
+        int[][] expected =
+        [
+            [1, 2118, 11126, 565, 35, 83, 25191, 163, 18854, 13, 12156, 12, 16101, 25376, 13807, 9, 22205, 27893, 1635, 2],
+            [1, 2118, 11126, 565, 24536, 80, 43797, 4878, 7373, 2],
+            [1, 133, 78, 65, 16, 10, 3724, 1538, 33183, 11303, 43797, 1938, 4, 870, 24165, 29105, 5, 739, 32644, 33183, 11303, 36173, 88, 80, 650, 7821, 45940, 6, 52, 2559, 5, 1836, 9, 5, 7397, 13171, 31, 5, 1836, 9, 32644, 33183, 11303, 4, 2],
+        ];
+        for (int i = 0; i < 3; i++)
+        {
+            var want = expected[i].Concat(Enumerable.Repeat(0, 45 - expected[i].Length)).ToArray();
+            Assert.Equal(want, enc[i].Ids);
+            Assert.Equal(Enumerable.Repeat(1, expected[i].Length).Concat(Enumerable.Repeat(0, 45 - expected[i].Length)), enc[i].AttentionMask);
+            Assert.All(enc[i].TypeIds, t => Assert.Equal(0, t));
+        }
+    }
+}
+
+/// <summary>Concurrency and the slow tokenizer's decoding of added tokens.</summary>
+public class TokenizerMiscTests
+{
+    [Fact]
+    public void ParallelBatch_EqualsSequentialBatch()
+    {
+        var tok = TokenizerFixtures.Fast("mask_lstrip");
+        var texts = TokenizerFixtures.Corpus.Select(n => (string)n!).ToArray();
+        var opts = new EncodeOptions { Padding = PaddingStrategy.Longest, Truncation = TruncationStrategy.LongestFirst, MaxLength = 64 };
+        var seq = tok.EncodeBatch(texts, opts);
+        var par = tok.EncodeBatchParallel(texts, opts);
+        for (int i = 0; i < texts.Length; i++)
+        {
+            Assert.Equal(seq[i].Ids, par[i].Ids);
+            Assert.Equal(seq[i].Offsets, par[i].Offsets);
+            Assert.Equal(seq[i].AttentionMask, par[i].AttentionMask);
+        }
+    }
+
+    [Fact]
+    public void SlowTokenizer_DecodesAddedTokensWithSpacesAround()
+    {
+        var slow = DebertaTokenizer.FromPretrained(TestPaths.Fixture("tokenizer", "vocab-files"));
+        slow.AddTokens(["<new_tok>"]);
+        var ids = slow.Encode("x<new_tok>y", null, new EncodeOptions { AddSpecialTokens = false }).Ids;
+        Assert.Equal(3, ids.Length);
+        Assert.Equal("x <new_tok> y", slow.Decode(ids));
+    }
+}
