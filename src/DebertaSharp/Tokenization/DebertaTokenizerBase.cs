@@ -250,7 +250,7 @@ public abstract class DebertaTokenizerBase
                 if (max < added) throw new ArgumentException($"MaxLength {max} is shorter than the {added} special tokens the template adds");
                 max -= added;
             }
-            Truncate(ea, eb, max, opts);
+            Truncate(ea, eb, max, opts, PythonPairTruncation);
             if (!opts.Overflow)
             {
                 ea.Overflowing.Clear();
@@ -262,7 +262,19 @@ public abstract class DebertaTokenizerBase
         return ea;
     }
 
-    private static void Truncate(EncodingBuilder a, EncodingBuilder? b, int max, Resolved o)
+    /// <summary>
+    /// True for the slow tokenizer: a pair truncated with longest_first follows transformers' Python
+    /// <c>truncate_sequences</c> (with an odd budget the first sequence keeps the extra token) instead of the tokenizers
+    /// library's rule.
+    /// </summary>
+    private protected virtual bool PythonPairTruncation => false;
+
+    /// <summary>
+    /// Truncates to <paramref name="max"/> tokens (the maximum length less the template's special tokens). longest_first
+    /// on a pair follows the tokenizers library's written rule (the shorter keeps min(its length, budget / 2 or what the
+    /// longer leaves), the longer the rest), or transformers' Python rule for the slow tokenizer.
+    /// </summary>
+    private static void Truncate(EncodingBuilder a, EncodingBuilder? b, int max, Resolved o, bool pythonRule)
     {
         if (max == 0)
         {
@@ -276,7 +288,18 @@ public abstract class DebertaTokenizerBase
         switch (o.Truncation)
         {
             case TruncationStrategy.LongestFirst:
-                if (b is not null)
+                if (b is not null && pythonRule)
+                {
+                    // transformers' truncate_sequences: remove from the longer down to the shorter's length, then
+                    // alternately, the first sequence keeping the extra token.
+                    int lenA = a.Count, lenB = b.Count;
+                    int first = Math.Min(Math.Abs(lenB - lenA), toRemove), second = toRemove - first;
+                    int fromA = lenA > lenB ? first + second / 2 : second / 2;
+                    int fromB = lenA > lenB ? second - second / 2 : first + second - second / 2;
+                    a.Truncate(lenA - fromA, o.Stride, o.TruncSide);
+                    b.Truncate(lenB - fromB, o.Stride, o.TruncSide);
+                }
+                else if (b is not null)
                 {
                     int n1 = a.Count, n2 = b.Count;
                     bool swap = false;
