@@ -243,6 +243,18 @@ public abstract class DebertaTokenizerBase
         var eb = b is null ? null : EncodeSequence(b.Value, 1);
         if (opts.Truncation != TruncationStrategy.None)
         {
+            if (!PythonPairTruncation && !opts.Overflow)
+            {
+                // The tokenizers library (since 0.23) stops tokenizing a sequence once it holds max_length tokens, at
+                // the end of the pre-token that got there (tokenize_with_limit), for every sequence but the first under
+                // only_second; truncation then works on those lengths (it decides which input of a pair keeps the odd
+                // token). When overflowing tokens are asked for, the whole text is tokenized instead, so that the
+                // overflowing windows cover all of it (tokenizers 0.23 would return only those of its first part).
+                if (opts.Truncation != TruncationStrategy.OnlySecond && a.Text is not null)
+                    ea = LimitAtPreToken(ea, opts.MaxLength!.Value, opts.TruncSide);
+                if (eb is not null && b!.Value.Text is not null)
+                    eb = LimitAtPreToken(eb, opts.MaxLength!.Value, opts.TruncSide);
+            }
             int max = opts.MaxLength!.Value;
             int added = opts.AddSpecial && Core.PostProcessor is not null ? Core.PostProcessor.AddedTokens(eb is not null) : 0;
             if (added > 0)
@@ -263,6 +275,26 @@ public abstract class DebertaTokenizerBase
     }
 
     /// <summary>
+    /// The tokens a sequence keeps when tokenization stops once <paramref name="maxTokens"/> tokens are reached, counted
+    /// from the truncation side: up to the end of the pre-token (word id) holding the maxTokens-th token.
+    /// </summary>
+    private static EncodingBuilder LimitAtPreToken(EncodingBuilder e, int maxTokens, Side direction)
+    {
+        int n = e.Count;
+        if (n <= maxTokens || maxTokens == 0) return e;
+        bool Same(int i, int j) => e.Words[i] is int x && e.Words[j] is int y && x == y;
+        if (direction == Side.Right)
+        {
+            int end = maxTokens;
+            while (end < n && Same(end - 1, end)) end++;
+            return end == n ? e : e.Slice(0, end);
+        }
+        int start = n - maxTokens;
+        while (start > 0 && Same(start - 1, start)) start--;
+        return start == 0 ? e : e.Slice(start, n);
+    }
+
+    /// <summary>
     /// True for the slow tokenizer: a pair truncated with longest_first follows transformers' Python
     /// <c>truncate_sequences</c> (with an odd budget the first sequence keeps the extra token) instead of the tokenizers
     /// library's rule.
@@ -271,8 +303,9 @@ public abstract class DebertaTokenizerBase
 
     /// <summary>
     /// Truncates to <paramref name="max"/> tokens (the maximum length less the template's special tokens). longest_first
-    /// on a pair follows the tokenizers library's written rule (the shorter keeps min(its length, budget / 2 or what the
-    /// longer leaves), the longer the rest), or transformers' Python rule for the slow tokenizer.
+    /// on a pair follows the tokenizers library's rule (the shorter keeps min(its length, budget / 2 or what the longer
+    /// leaves), the longer the rest; lengths as limited by <see cref="LimitAtPreToken"/>), or transformers' Python rule
+    /// for the slow tokenizer.
     /// </summary>
     private static void Truncate(EncodingBuilder a, EncodingBuilder? b, int max, Resolved o, bool pythonRule)
     {

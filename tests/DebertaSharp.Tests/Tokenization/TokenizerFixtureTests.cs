@@ -102,19 +102,7 @@ public class TokenizerFixtureTests
             string next = (string)corpus[(i + 1) % corpus.Count]!;
             var longest = tok.Encode(text, next, new EncodeOptions { Truncation = TruncationStrategy.LongestFirst, MaxLength = 24 });
             var expectedLongest = item["pair_truncated_longest_first_24"];
-            int budget = 24 - (longest.Length - longest.SequenceIds.Count(s => s is not null));
-            int lenA = tok.Encode(text, null, new EncodeOptions { AddSpecialTokens = false }).Length;
-            int lenB = next.Length == 0 ? 0 : tok.Encode(next, null, new EncodeOptions { AddSpecialTokens = false }).Length;
-            if (budget % 2 == 1 && lenA > budget && lenB > budget)
-            {
-                // Both inputs exceed an odd budget: tokenizers' rule gives the longer input the extra token, but
-                // transformers 5.17's outputs for this case vary (see docs/tokenizer.md); check the shared invariants.
-                var want = TokenizerFixtures.Ints(expectedLongest!["input_ids"]);
-                if (want.Length != longest.Length) errors.Add($"{build}[{i}].longest_first_24: length {longest.Length}, expected {want.Length}");
-                int seqA = longest.SequenceIds.Count(s => s == 0);
-                if (seqA != budget / 2 && seqA != budget / 2 + 1) errors.Add($"{build}[{i}].longest_first_24: first sequence keeps {seqA} tokens");
-            }
-            else CompareEncoding(errors, $"{build}[{i}].longest_first_24", expectedLongest, longest);
+            CompareEncoding(errors, $"{build}[{i}].longest_first_24", expectedLongest, longest);
             var onlySecond = item["pair_truncated_only_second_24"];
             var opts = new EncodeOptions { Truncation = TruncationStrategy.OnlySecond, MaxLength = 24 };
             if (onlySecond?["error"] is not null)
