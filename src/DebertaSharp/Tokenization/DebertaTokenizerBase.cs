@@ -275,23 +275,30 @@ public abstract class DebertaTokenizerBase
     }
 
     /// <summary>
-    /// The tokens a sequence keeps when tokenization stops once <paramref name="maxTokens"/> tokens are reached, counted
-    /// from the truncation side: up to the end of the pre-token (word id) holding the maxTokens-th token.
+    /// The tokens a sequence keeps when tokenization stops once <paramref name="maxTokens"/> tokens are reached, as the
+    /// tokenizers library's <c>tokenize_with_limit</c> does: pre-tokens (word ids) are taken whole from the truncation
+    /// side; an added token counts but does not stop the walk (the next pre-token is still taken), any other pre-token
+    /// that brings the count to maxTokens is the last one.
     /// </summary>
-    private static EncodingBuilder LimitAtPreToken(EncodingBuilder e, int maxTokens, Side direction)
+    private EncodingBuilder LimitAtPreToken(EncodingBuilder e, int maxTokens, Side direction)
     {
         int n = e.Count;
-        if (n <= maxTokens || maxTokens == 0) return e;
-        bool Same(int i, int j) => e.Words[i] is int x && e.Words[j] is int y && x == y;
-        if (direction == Side.Right)
+        if (n <= maxTokens) return e;
+        bool right = direction == Side.Right;
+        int total = 0, i = right ? 0 : n - 1, keep = 0;
+        while (right ? i < n : i >= 0)
         {
-            int end = maxTokens;
-            while (end < n && Same(end - 1, end)) end++;
-            return end == n ? e : e.Slice(0, end);
+            int j = i;                                                // the pre-token holding token i: [i, j] (or [j, i])
+            while ((right ? j + 1 < n : j - 1 >= 0) && e.Words[j] is int w && e.Words[right ? j + 1 : j - 1] == w) j += right ? 1 : -1;
+            int len = Math.Abs(j - i) + 1;
+            total += len;
+            keep += len;
+            bool added = len == 1 && Core.IsAddedId(e.Ids[i]);
+            i = j + (right ? 1 : -1);
+            if (!added && total >= maxTokens) break;
         }
-        int start = n - maxTokens;
-        while (start > 0 && Same(start - 1, start)) start--;
-        return start == 0 ? e : e.Slice(start, n);
+        if (keep >= n) return e;
+        return right ? e.Slice(0, keep) : e.Slice(n - keep, n);
     }
 
     /// <summary>

@@ -88,6 +88,9 @@ internal sealed class TokenizerCore
 
     public bool IsSpecialId(int id) => _idToAdded.TryGetValue(id, out var t) && t.Special;
 
+    /// <summary>Whether <paramref name="id"/> is an added token's (text matching it is split off before pre-tokenization).</summary>
+    public bool IsAddedId(int id) => _idToAdded.ContainsKey(id);
+
     public string? IdToToken(int id) => _idToAdded.TryGetValue(id, out var t) ? t.Content : Model.IdToToken(id);
 
     public int TokenToId(string token) => _addedToId.TryGetValue(token, out int id) ? id : Model.TokenToId(token);
