@@ -122,7 +122,14 @@ public abstract class DebertaPreTrainedModel : nn.Module
         string configPath = Path.Combine(dir, "config.json");
         if (!File.Exists(configPath)) throw new FileNotFoundException($"No config.json in {dir}", configPath);
         var config = DebertaConfig.FromFile(configPath);
-        config.Validate();
+        try
+        {
+            config.Validate();
+        }
+        catch (DebertaConfigException e) when (e.FilePath is null)
+        {
+            throw new DebertaConfigException(e.Key, e.Detail, configPath, e);   // name the file, not just the key
+        }
         var chosen = head ?? HeadFromArchitectures(config.Architectures) ?? DebertaHead.Base;
         return PretrainedLoader.Load(dir, config, chosen, dtype, device, options ?? new PretrainedLoadOptions());
     }
