@@ -218,25 +218,33 @@ internal sealed class RelativeProjectionCache : IDisposable
     private static readonly object ProbeLock = new();
     private static Tensor? _probe;
 
+    private readonly object _gate = new();
     private Tensor? _value;
     private double _tableChecksum, _weightChecksum, _biasChecksum;
 
     /// <summary>Whether <paramref name="t"/> can be checksummed (and so cached): fp32 on the CPU.</summary>
     public static bool Supports(Tensor t) => t.dtype == ScalarType.Float32 && t.device_type == DeviceType.CPU;
 
-    /// <summary>proj(table) [rows, H], recomputed when the table or the projection changed since the last call.</summary>
+    /// <summary>
+    /// proj(table) [rows, H], recomputed when the table or the projection changed since the last call. Forwards of one
+    /// model may run on several threads at once (inference with shared weights is read-only): the check and the refill
+    /// are one critical section, so one thread never disposes the value another has just been handed.
+    /// </summary>
     public Tensor Get(Linear proj, Tensor table, double tableChecksum)
     {
         var weight = proj.weight!;
         double w = Checksum(weight), b = proj.bias is null ? 0 : Checksum(proj.bias);
-        if (_value is null || _value.IsInvalid || tableChecksum != _tableChecksum || w != _weightChecksum || b != _biasChecksum)
+        lock (_gate)
         {
-            _value?.Dispose();
-            using (no_grad())
-                _value = proj.forward(table).DetachFromDisposeScope();                  // [rows, H]
-            (_tableChecksum, _weightChecksum, _biasChecksum) = (tableChecksum, w, b);
+            if (_value is null || _value.IsInvalid || tableChecksum != _tableChecksum || w != _weightChecksum || b != _biasChecksum)
+            {
+                _value?.Dispose();
+                using (no_grad())
+                    _value = proj.forward(table).DetachFromDisposeScope();              // [rows, H]
+                (_tableChecksum, _weightChecksum, _biasChecksum) = (tableChecksum, w, b);
+            }
+            return _value;
         }
-        return _value;
     }
 
     /// <summary>Σ t[i] · probe[i] over the flattened tensor (fp32 CPU), the probe a fixed normal(0, 1) vector.</summary>
@@ -260,8 +268,11 @@ internal sealed class RelativeProjectionCache : IDisposable
 
     public void Dispose()
     {
-        _value?.Dispose();
-        _value = null;
+        lock (_gate)
+        {
+            _value?.Dispose();
+            _value = null;
+        }
     }
 }
 
