@@ -93,8 +93,12 @@ public sealed record DebertaConfig
     [JsonPropertyName("talking_head")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public bool? TalkingHead { get; init; }
 
-    /// <summary>Number of labels (<c>num_labels</c>) as written in config.json; <see cref="NumLabels"/> is the one in use
-    /// (Hugging Face ignores <c>num_labels</c> when <c>id2label</c> is present).</summary>
+    /// <summary>
+    /// Number of labels (<c>num_labels</c>); null means the size of <see cref="Id2Label"/>, or 2. Setting it is Hugging
+    /// Face's <c>config.num_labels = n</c>: it wins, and a different-sized <see cref="Id2Label"/> is written back as
+    /// <c>LABEL_0</c>.. <c>LABEL_{n-1}</c>. Read from config.json, <c>id2label</c> wins instead (Hugging Face only warns
+    /// about a <c>num_labels</c> key that disagrees with it), so the value read is its size.
+    /// </summary>
     [JsonPropertyName("num_labels")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? NumLabelsValue { get; init; }
 
@@ -124,12 +128,8 @@ public sealed record DebertaConfig
     /// <summary>Keys of <c>config.json</c> this type does not model; kept and written back unchanged.</summary>
     [JsonExtensionData] public Dictionary<string, JsonElement>? ExtensionData { get; init; }
 
-    /// <summary>
-    /// Number of labels of the classification heads: the size of <c>id2label</c> when present (Hugging Face's
-    /// <c>PreTrainedConfig</c> derives <c>num_labels</c> from it and only warns about a different <c>num_labels</c>),
-    /// else <c>num_labels</c>, else 2.
-    /// </summary>
-    [JsonIgnore] public int NumLabels => Id2Label?.Count ?? NumLabelsValue ?? 2;
+    /// <summary>Number of labels of the classification heads (<c>num_labels</c>, else the size of <c>id2label</c>, else 2).</summary>
+    [JsonIgnore] public int NumLabels => NumLabelsValue ?? Id2Label?.Count ?? 2;
 
     /// <summary>The embedding size in use (<c>embedding_size</c> or the hidden size).</summary>
     [JsonIgnore] public int EffectiveEmbeddingSize => EmbeddingSize ?? HiddenSize;
@@ -191,8 +191,12 @@ public sealed record DebertaConfig
     {
         try
         {
-            return JsonSerializer.Deserialize<DebertaConfig>(json, s_options)
-                   ?? throw new DebertaConfigException("config", "the JSON is null", file);
+            var config = JsonSerializer.Deserialize<DebertaConfig>(json, s_options)
+                         ?? throw new DebertaConfigException("config", "the JSON is null", file);
+            // Hugging Face's PreTrainedConfig derives num_labels from id2label when both are in the file.
+            return config is { Id2Label: { } map, NumLabelsValue: { } n } && n != map.Count
+                ? config with { NumLabelsValue = map.Count }
+                : config;
         }
         catch (JsonException ex)
         {
@@ -202,7 +206,18 @@ public sealed record DebertaConfig
     }
 
     /// <summary>The configuration as indented JSON (snake_case keys, unknown keys kept).</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, s_options);
+    public string ToJson()
+    {
+        var config = this;
+        if (Id2Label is { } map && NumLabelsValue is { } n && n != map.Count)
+        {
+            // num_labels was set after id2label: as Hugging Face's num_labels setter, write LABEL_i names for n labels
+            // (else Hugging Face would read the old id2label's size back).
+            var id2Label = Enumerable.Range(0, n).ToDictionary(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture), i => $"LABEL_{i}");
+            config = this with { Id2Label = id2Label, Label2Id = id2Label.ToDictionary(kv => kv.Value, kv => int.Parse(kv.Key, System.Globalization.CultureInfo.InvariantCulture)) };
+        }
+        return JsonSerializer.Serialize(config, s_options);
+    }
 
     /// <summary>Writes the configuration to <paramref name="path"/> atomically (temporary file, then rename).</summary>
     public void Save(string path)

@@ -24,9 +24,19 @@ public sealed class ConfigReviewTests
         var c = DebertaConfig.FromJson("""{"num_labels": 5, "id2label": {"0": "a", "1": "b", "2": "c"}}""");
         Assert.Equal(3, c.NumLabels);
         Assert.Equal(4, DebertaConfig.FromJson("""{"num_labels": 4}""").NumLabels);
-        using var model = new DebertaForSequenceClassification(Tiny(x => x with { NumLabelsValue = 5, Id2Label = c.Id2Label }));
-        using var scope = NewDisposeScope();
-        Assert.Equal([1L, 3L], model.Forward(tensor(new long[] { 1, 2, 3 }).view(1, 3)).Logits.shape);
+        using (var model = new DebertaForSequenceClassification(Tiny(x => x with { Id2Label = c.Id2Label })))
+        using (NewDisposeScope())
+            Assert.Equal([1L, 3L], model.Forward(tensor(new long[] { 1, 2, 3 }).view(1, 3)).Logits.shape);
+
+        // Set through the API, num_labels wins (HF's num_labels setter) and the written id2label follows it, so that
+        // Hugging Face reads the same number back.
+        var four = c with { NumLabelsValue = 4 };
+        Assert.Equal(4, four.NumLabels);
+        var written = JsonNode.Parse(four.ToJson())!.AsObject();
+        Assert.Equal(4, written["id2label"]!.AsObject().Count);
+        Assert.Equal("LABEL_3", (string?)written["id2label"]!["3"]);
+        Assert.Equal(3, (int)written["label2id"]!["LABEL_3"]!);
+        Assert.Equal(4, DebertaConfig.FromJson(four.ToJson()).NumLabels);
     }
 
     [Fact]
