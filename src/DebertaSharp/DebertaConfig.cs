@@ -250,8 +250,9 @@ public sealed record DebertaConfig
         if (EmbeddingSize is { } es) Positive(es, "embedding_size");
         if (PoolerHiddenSize is { } ps) Positive(ps, "pooler_hidden_size");
         if (NumLabelsValue is { } nl) Positive(nl, "num_labels");
-        if (PadTokenId is { } pad && (pad < 0 || pad >= VocabSize))
-            throw new DebertaConfigException("pad_token_id", $"must be in [0, vocab_size={VocabSize}), got {pad}");
+        // Negative ids count from the end, as nn.Embedding's padding_idx (hub configs with pad_token_id -1 load in HF).
+        if (PadTokenId is { } pad && (pad < -VocabSize || pad >= VocabSize))
+            throw new DebertaConfigException("pad_token_id", $"must be in [-vocab_size, vocab_size) = [{-VocabSize}, {VocabSize}), got {pad}");
         Probability(HiddenDropoutProb, "hidden_dropout_prob");
         Probability(AttentionProbsDropoutProb, "attention_probs_dropout_prob");
         Probability(PoolerDropout, "pooler_dropout");
@@ -276,6 +277,10 @@ public sealed record DebertaConfig
             throw new DebertaConfigException("problem_type",
                 "single_label_classification needs num_labels > 1 (use num_labels 2 for binary classification, or problem_type regression)");
     }
+
+    /// <summary>The padding row of the word embeddings: <c>pad_token_id</c>, a negative one counted from the end (as
+    /// <c>nn.Embedding</c>'s <c>padding_idx</c>); null when unset.</summary>
+    [JsonIgnore] internal int? PaddingRow => PadTokenId is { } pad ? (pad < 0 ? pad + VocabSize : pad) : null;
 
     /// <summary>Whether talking-heads attention is on (<c>talking_head</c> true).</summary>
     [JsonIgnore] internal bool UseTalkingHead => TalkingHead == true;

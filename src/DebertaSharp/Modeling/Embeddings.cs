@@ -19,7 +19,7 @@ internal sealed class DebertaEmbeddings : nn.Module
     public DebertaEmbeddings(DebertaConfig config) : base(nameof(DebertaEmbeddings))
     {
         int emb = config.EffectiveEmbeddingSize;
-        word_embeddings = nn.Embedding(config.VocabSize, emb, padding_idx: config.PadTokenId);
+        word_embeddings = nn.Embedding(config.VocabSize, emb, padding_idx: config.PaddingRow);
         if (config.PositionBiasedInput)
             position_embeddings = nn.Embedding(config.MaxPositionEmbeddings, emb);
         if (config.TypeVocabSize > 0)

@@ -86,4 +86,20 @@ public sealed class ConfigReviewTests
         Assert.Equal("hidden_size", e.Key);
         Assert.Contains(tmp["config.json"], e.Message);
     }
+
+    [Fact]
+    public void Negative_Pad_Token_Id_Counts_From_The_End_As_In_HuggingFace()
+    {
+        // nn.Embedding(padding_idx=-1) pads the last row; hub configs with pad_token_id -1 load in Hugging Face.
+        var config = Tiny(c => c with { PadTokenId = -1 });
+        config.Validate();
+        manual_seed(1);
+        using var model = new DebertaModel(config);
+        var words = model.named_parameters().Single(p => p.name == "embeddings.word_embeddings.weight").parameter;
+        Assert.Equal(0.0, words[config.VocabSize - 1].abs().sum().item<float>());
+        Assert.NotEqual(0.0, words[0].abs().sum().item<float>());
+        var e = Assert.Throws<DebertaConfigException>(() => Tiny(c => c with { PadTokenId = -41 }).Validate());
+        Assert.Equal("pad_token_id", e.Key);
+        Assert.Throws<DebertaConfigException>(() => Tiny(c => c with { PadTokenId = 40 }).Validate());
+    }
 }
