@@ -18,6 +18,19 @@ internal static class Losses
         return nn.functional.cross_entropy(logits.view(-1, numClasses), flat, ignore_index: IgnoreIndex);
     }
 
+    private static void RequireLogitsShape(Tensor labels, Tensor logits, string what)
+    {
+        if (!labels.shape.SequenceEqual(logits.shape))
+            throw new ArgumentException(
+                $"labels has shape [{string.Join(", ", labels.shape)}]; {what} needs [{string.Join(", ", logits.shape)}], the logits' shape.", nameof(labels));
+    }
+
+    private static void RequireOnePerRow(Tensor labels, long rows, string what)
+    {
+        if (labels.numel() != rows)
+            throw new ArgumentException($"labels has shape [{string.Join(", ", labels.shape)}]; {what} needs {rows} values.", nameof(labels));
+    }
+
     /// <summary>
     /// Checks class ids before torch indexes with them, so that a wrong label is an exception naming the input and the
     /// value rather than an error from the native loss: <paramref name="ids"/> must have <paramref name="count"/> entries
@@ -51,7 +64,8 @@ internal static class Losses
                 if (numLabels == 1)
                 {
                     // HF casts logits to the labels' dtype; integer labels are taken as floats here (HF would fail).
-                    var target = labels.view(-1);
+                    RequireOnePerRow(labels, logits.shape[0], "one target per row for num_labels 1 (regression)");
+                    var target = labels.reshape(-1);
                     if (!target.is_floating_point()) target = target.to(logits.dtype);
                     return nn.functional.mse_loss(logits.view(-1).to(target.dtype), target);
                 }
@@ -64,17 +78,20 @@ internal static class Losses
                     var labeled = logits.index_select(0, rows);                          // [n, C]
                     return nn.functional.cross_entropy(labeled.view(-1, numLabels).to(ScalarType.Float32), flat.index_select(0, rows));
                 }
+                RequireLogitsShape(labels, logits, "soft labels");
                 return -(nn.functional.log_softmax(logits, -1) * labels).sum(-1).mean();
             case "regression":
-                return numLabels == 1
-                    ? nn.functional.mse_loss(logits.squeeze(), labels.squeeze().to(logits.dtype))
-                    : nn.functional.mse_loss(logits, labels.to(logits.dtype));
+                if (numLabels == 1)
+                {
+                    RequireOnePerRow(labels, logits.shape[0], "one target per row for regression with num_labels 1");
+                    return nn.functional.mse_loss(logits.squeeze(), labels.squeeze().to(logits.dtype));
+                }
+                RequireLogitsShape(labels, logits, "regression");
+                return nn.functional.mse_loss(logits, labels.to(logits.dtype));
             case "single_label_classification":
                 return CrossEntropy(logits, labels, numLabels);
             case "multi_label_classification":
-                if (!labels.shape.SequenceEqual(logits.shape))
-                    throw new ArgumentException(
-                        $"labels has shape [{string.Join(", ", labels.shape)}]; multi_label_classification needs [{string.Join(", ", logits.shape)}] like the logits.", nameof(labels));
+                RequireLogitsShape(labels, logits, "multi_label_classification");
                 return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype));
             default:
                 throw new DebertaConfigException("problem_type", $"unknown problem type '{problemType}'");

@@ -40,6 +40,13 @@ public sealed class LabelValidationTests
         Assert.Throws<ArgumentException>(() => seq.Forward(ids, labels: tensor(new long[] { 0, 1, 2 })));
         Assert.NotNull(seq.Forward(ids, labels: tensor(new long[] { -1, 2 })).Loss);    // negative rows are skipped, as HF
 
+        Assert.Throws<ArgumentException>(() => seq.Forward(ids, labels: ones(2, 4)));              // soft labels of the wrong width
+        Assert.NotNull(seq.Forward(ids, labels: full(2, 3, 1.0 / 3)).Loss);
+        using var reg = new DebertaForSequenceClassification(Tiny(c => c with { NumLabelsValue = 1 }));
+        Assert.Throws<ArgumentException>(() => reg.Forward(ids, labels: ones(2, 2)));
+        using var regression = new DebertaForSequenceClassification(Tiny(c => c with { NumLabelsValue = 3, ProblemType = "regression" }));
+        Assert.Throws<ArgumentException>(() => regression.Forward(ids, labels: ones(2, 2)));
+
         using var single = new DebertaForSequenceClassification(Tiny(c => c with { NumLabelsValue = 3, ProblemType = "single_label_classification" }));
         Assert.Throws<ArgumentOutOfRangeException>(() => single.Forward(ids, labels: tensor(new long[] { 0, 3 })));
         using var multi = new DebertaForSequenceClassification(Tiny(c => c with { NumLabelsValue = 3, ProblemType = "multi_label_classification" }));
