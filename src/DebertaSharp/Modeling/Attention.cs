@@ -209,9 +209,10 @@ internal sealed class DisentangledSelfAttention : nn.Module
 /// Inference cache of pos_proj / pos_q_proj applied to the whole relative-embedding table. Those products depend on
 /// weights only, yet cost as much as a quarter of a deberta-base forward on one short sequence; ONNX Runtime folds
 /// them into constants. The cache is checked on every use against checksums of the table and of the projection's
-/// weight and bias (a dot product with a fixed random probe: any real change of a weight changes it), so weights
-/// changed in place (an optimizer step, a state-dict load) are never served stale. Used only in eval mode with
-/// gradients off and fp32 weights.
+/// weight and bias (an fp32 dot product with a fixed random probe), so weights changed in place (an optimizer step, a
+/// state-dict load) are not served stale. The checksum is not a hash: a change too small to move an fp32 sum (a few
+/// weights nudged by ~1e-7 relative) can go unseen, leaving an error of that same size. Used only in eval mode with
+/// gradients off and fp32 CPU weights.
 /// </summary>
 internal sealed class RelativeProjectionCache : IDisposable
 {
@@ -311,8 +312,6 @@ internal sealed class DebertaAttention : nn.Module
         output = new DebertaSelfOutput(config);
         RegisterComponents();
     }
-
-    public DisentangledSelfAttention Self => self;
 
     public (Tensor Output, Tensor? Probs) Forward(Tensor hiddenStates, AttentionContext ctx, bool outputAttentions)
     {
