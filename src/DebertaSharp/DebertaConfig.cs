@@ -93,7 +93,12 @@ public sealed record DebertaConfig
     [JsonPropertyName("talking_head")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public bool? TalkingHead { get; init; }
 
-    /// <summary>Number of labels (<c>num_labels</c>); null means the size of <see cref="Id2Label"/>, or 2.</summary>
+    /// <summary>
+    /// Number of labels (<c>num_labels</c>); null means the size of <see cref="Id2Label"/>, or 2. Setting it is Hugging
+    /// Face's <c>config.num_labels = n</c>: it wins, and a different-sized <see cref="Id2Label"/> is written back as
+    /// <c>LABEL_0</c>.. <c>LABEL_{n-1}</c>. Read from config.json, <c>id2label</c> wins instead (Hugging Face only warns
+    /// about a <c>num_labels</c> key that disagrees with it), so the value read is its size.
+    /// </summary>
     [JsonPropertyName("num_labels")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? NumLabelsValue { get; init; }
 
@@ -143,6 +148,7 @@ public sealed record DebertaConfig
         WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        Converters = { new PythonFloatConverter() },
     };
 
     /// <summary>The configuration of <c>microsoft/deberta-base</c>.</summary>
@@ -166,10 +172,11 @@ public sealed record DebertaConfig
 
     /// <summary>Reads a configuration from a <c>config.json</c> file.</summary>
     /// <exception cref="DebertaConfigException">The JSON is malformed or a value has the wrong type.</exception>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     public static DebertaConfig FromFile(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        return FromJson(File.ReadAllText(path));
+        return Parse(File.ReadAllText(path), path);
     }
 
     /// <summary>Parses a configuration from JSON text.</summary>
@@ -177,20 +184,40 @@ public sealed record DebertaConfig
     public static DebertaConfig FromJson(string json)
     {
         ArgumentNullException.ThrowIfNull(json);
+        return Parse(json, null);
+    }
+
+    private static DebertaConfig Parse(string json, string? file)
+    {
         try
         {
-            return JsonSerializer.Deserialize<DebertaConfig>(json, s_options)
-                   ?? throw new DebertaConfigException("config", "the JSON is null");
+            var config = JsonSerializer.Deserialize<DebertaConfig>(json, s_options)
+                         ?? throw new DebertaConfigException("config", "the JSON is null", file);
+            // Hugging Face's PreTrainedConfig derives num_labels from id2label when both are in the file.
+            return config is { Id2Label: { } map, NumLabelsValue: { } n } && n != map.Count
+                ? config with { NumLabelsValue = map.Count }
+                : config;
         }
         catch (JsonException ex)
         {
             string key = ex.Path is { Length: > 2 } p ? p.TrimStart('$', '.') : "config";
-            throw new DebertaConfigException(key, ex.Message, ex);
+            throw new DebertaConfigException(key, ex.Message, file, ex);
         }
     }
 
     /// <summary>The configuration as indented JSON (snake_case keys, unknown keys kept).</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, s_options);
+    public string ToJson()
+    {
+        var config = this;
+        if (Id2Label is { } map && NumLabelsValue is { } n && n != map.Count)
+        {
+            // num_labels was set after id2label: as Hugging Face's num_labels setter, write LABEL_i names for n labels
+            // (else Hugging Face would read the old id2label's size back).
+            var id2Label = Enumerable.Range(0, n).ToDictionary(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture), i => $"LABEL_{i}");
+            config = this with { Id2Label = id2Label, Label2Id = id2Label.ToDictionary(kv => kv.Value, kv => int.Parse(kv.Key, System.Globalization.CultureInfo.InvariantCulture)) };
+        }
+        return JsonSerializer.Serialize(config, s_options);
+    }
 
     /// <summary>Writes the configuration to <paramref name="path"/> atomically (temporary file, then rename).</summary>
     public void Save(string path)
@@ -223,8 +250,9 @@ public sealed record DebertaConfig
         if (EmbeddingSize is { } es) Positive(es, "embedding_size");
         if (PoolerHiddenSize is { } ps) Positive(ps, "pooler_hidden_size");
         if (NumLabelsValue is { } nl) Positive(nl, "num_labels");
-        if (PadTokenId is { } pad && (pad < 0 || pad >= VocabSize))
-            throw new DebertaConfigException("pad_token_id", $"must be in [0, vocab_size={VocabSize}), got {pad}");
+        // Negative ids count from the end, as nn.Embedding's padding_idx (hub configs with pad_token_id -1 load in HF).
+        if (PadTokenId is { } pad && (pad < -VocabSize || pad >= VocabSize))
+            throw new DebertaConfigException("pad_token_id", $"must be in [-vocab_size, vocab_size) = [{-VocabSize}, {VocabSize}), got {pad}");
         Probability(HiddenDropoutProb, "hidden_dropout_prob");
         Probability(AttentionProbsDropoutProb, "attention_probs_dropout_prob");
         Probability(PoolerDropout, "pooler_dropout");
@@ -240,7 +268,19 @@ public sealed record DebertaConfig
                 throw new DebertaConfigException("pos_att_type", $"unknown entry '{t}' (known: c2p, p2c, p2p)");
         if (ProblemType is not (null or "regression" or "single_label_classification" or "multi_label_classification"))
             throw new DebertaConfigException("problem_type", $"unknown problem type '{ProblemType}'");
+        // As Hugging Face's PreTrainedConfig: id2label keys are label ids (it converts them with int()), and single-label
+        // classification needs at least two labels.
+        foreach (string id in Id2Label?.Keys ?? [])
+            if (!int.TryParse(id, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out _))
+                throw new DebertaConfigException("id2label", $"key '{id}' is not an integer label id");
+        if (ProblemType == "single_label_classification" && NumLabels == 1)
+            throw new DebertaConfigException("problem_type",
+                "single_label_classification needs num_labels > 1 (use num_labels 2 for binary classification, or problem_type regression)");
     }
+
+    /// <summary>The padding row of the word embeddings: <c>pad_token_id</c>, a negative one counted from the end (as
+    /// <c>nn.Embedding</c>'s <c>padding_idx</c>); null when unset.</summary>
+    [JsonIgnore] internal int? PaddingRow => PadTokenId is { } pad ? (pad < 0 ? pad + VocabSize : pad) : null;
 
     /// <summary>Whether talking-heads attention is on (<c>talking_head</c> true).</summary>
     [JsonIgnore] internal bool UseTalkingHead => TalkingHead == true;
@@ -251,10 +291,58 @@ public sealed class DebertaConfigException : ArgumentException
 {
     /// <summary>Creates the exception for <paramref name="key"/>.</summary>
     public DebertaConfigException(string key, string message, Exception? inner = null)
-        : base($"config.json '{key}': {message}", key, inner) => Key = key;
+        : this(key, message, null, inner) { }
+
+    /// <summary>Creates the exception for <paramref name="key"/> of the file <paramref name="filePath"/> (null when not read from a file).</summary>
+    public DebertaConfigException(string key, string message, string? filePath, Exception? inner = null)
+        : base($"{filePath ?? "config.json"} '{key}': {message}", key, inner)
+    {
+        Key = key;
+        Detail = message;
+        FilePath = filePath;
+    }
 
     /// <summary>The offending <c>config.json</c> key.</summary>
     public string Key { get; }
+
+    /// <summary>The file the configuration came from, when known.</summary>
+    public string? FilePath { get; }
+
+    /// <summary>What is wrong with the value (the message without the file and key).</summary>
+    public string Detail { get; }
+}
+
+/// <summary>
+/// Reads JSON numbers as doubles and writes them as Python's <c>json.dumps</c> does (<c>0.0</c>, <c>1e-07</c>), so that
+/// floats written back to config.json stay floats for Python (System.Text.Json would write <c>0</c> and <c>1E-07</c>).
+/// </summary>
+internal sealed class PythonFloatConverter : JsonConverter<double>
+{
+    public override double Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType == JsonTokenType.Number) return reader.GetDouble();
+        if (reader.TokenType == JsonTokenType.String)
+            switch (reader.GetString())
+            {
+                case "NaN": return double.NaN;
+                case "Infinity": return double.PositiveInfinity;
+                case "-Infinity": return double.NegativeInfinity;
+            }
+        throw new JsonException($"expected a number, got {reader.TokenType}");
+    }
+
+    public override void Write(Utf8JsonWriter writer, double value, JsonSerializerOptions options)
+    {
+        if (!double.IsFinite(value))
+        {
+            // Python writes bare NaN / Infinity, which is not JSON; keep System.Text.Json's named literals.
+            writer.WriteStringValue(double.IsNaN(value) ? "NaN" : value > 0 ? "Infinity" : "-Infinity");
+            return;
+        }
+        string s = value.ToString("R", System.Globalization.CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
+        if (!s.Contains('.') && !s.Contains('e')) s += ".0";                                // 0 → 0.0, 3 → 3.0 (Python's repr)
+        writer.WriteRawValue(s, skipInputValidation: false);
+    }
 }
 
 /// <summary><c>pos_att_type</c> entries that remember whether they were read from the <c>"c2p|p2c"</c> string form.</summary>

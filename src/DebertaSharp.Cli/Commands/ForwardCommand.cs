@@ -70,7 +70,17 @@ internal static class ForwardCommand
         model.eval();
         ModelOutput output;
         using (torch.no_grad())
-            output = model.Forward(inputs);
+        {
+            try
+            {
+                output = model.Forward(inputs);
+            }
+            catch (ArgumentException e)
+            {
+                // The model names the input (input_ids, labels, ...); add the file it came from.
+                throw new ArgumentException($"{inputsPath}: {e.Message}", e);
+            }
+        }
 
         var named = output.NamedTensors()
             .Select(kv => new KeyValuePair<string, Tensor>("output." + kv.Key, kv.Value.detach().to(ScalarType.Float32).contiguous()))

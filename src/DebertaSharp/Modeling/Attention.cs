@@ -209,34 +209,43 @@ internal sealed class DisentangledSelfAttention : nn.Module
 /// Inference cache of pos_proj / pos_q_proj applied to the whole relative-embedding table. Those products depend on
 /// weights only, yet cost as much as a quarter of a deberta-base forward on one short sequence; ONNX Runtime folds
 /// them into constants. The cache is checked on every use against checksums of the table and of the projection's
-/// weight and bias (a dot product with a fixed random probe: any real change of a weight changes it), so weights
-/// changed in place (an optimizer step, a state-dict load) are never served stale. Used only in eval mode with
-/// gradients off and fp32 weights.
+/// weight and bias (an fp32 dot product with a fixed random probe), so weights changed in place (an optimizer step, a
+/// state-dict load) are not served stale. The checksum is not a hash: a change too small to move an fp32 sum (a few
+/// weights nudged by ~1e-7 relative) can go unseen, leaving an error of that same size. Used only in eval mode with
+/// gradients off and fp32 CPU weights.
 /// </summary>
 internal sealed class RelativeProjectionCache : IDisposable
 {
     private static readonly object ProbeLock = new();
     private static Tensor? _probe;
 
+    private readonly object _gate = new();
     private Tensor? _value;
     private double _tableChecksum, _weightChecksum, _biasChecksum;
 
     /// <summary>Whether <paramref name="t"/> can be checksummed (and so cached): fp32 on the CPU.</summary>
     public static bool Supports(Tensor t) => t.dtype == ScalarType.Float32 && t.device_type == DeviceType.CPU;
 
-    /// <summary>proj(table) [rows, H], recomputed when the table or the projection changed since the last call.</summary>
+    /// <summary>
+    /// proj(table) [rows, H], recomputed when the table or the projection changed since the last call. Forwards of one
+    /// model may run on several threads at once (inference with shared weights is read-only): the check and the refill
+    /// are one critical section, so one thread never disposes the value another has just been handed.
+    /// </summary>
     public Tensor Get(Linear proj, Tensor table, double tableChecksum)
     {
         var weight = proj.weight!;
         double w = Checksum(weight), b = proj.bias is null ? 0 : Checksum(proj.bias);
-        if (_value is null || _value.IsInvalid || tableChecksum != _tableChecksum || w != _weightChecksum || b != _biasChecksum)
+        lock (_gate)
         {
-            _value?.Dispose();
-            using (no_grad())
-                _value = proj.forward(table).DetachFromDisposeScope();                  // [rows, H]
-            (_tableChecksum, _weightChecksum, _biasChecksum) = (tableChecksum, w, b);
+            if (_value is null || _value.IsInvalid || tableChecksum != _tableChecksum || w != _weightChecksum || b != _biasChecksum)
+            {
+                _value?.Dispose();
+                using (no_grad())
+                    _value = proj.forward(table).DetachFromDisposeScope();              // [rows, H]
+                (_tableChecksum, _weightChecksum, _biasChecksum) = (tableChecksum, w, b);
+            }
+            return _value;
         }
-        return _value;
     }
 
     /// <summary>Σ t[i] · probe[i] over the flattened tensor (fp32 CPU), the probe a fixed normal(0, 1) vector.</summary>
@@ -260,8 +269,11 @@ internal sealed class RelativeProjectionCache : IDisposable
 
     public void Dispose()
     {
-        _value?.Dispose();
-        _value = null;
+        lock (_gate)
+        {
+            _value?.Dispose();
+            _value = null;
+        }
     }
 }
 
@@ -300,8 +312,6 @@ internal sealed class DebertaAttention : nn.Module
         output = new DebertaSelfOutput(config);
         RegisterComponents();
     }
-
-    public DisentangledSelfAttention Self => self;
 
     public (Tensor Output, Tensor? Probs) Forward(Tensor hiddenStates, AttentionContext ctx, bool outputAttentions)
     {

@@ -70,6 +70,7 @@ public sealed class DebertaModel : DebertaPreTrainedModel
         Tensor? inputsEmbeds, bool outputAttentions, bool outputHiddenStates)
     {
         var (ids, mask, types, positions, embeds) = InputValidation.Prepare(Config, inputIds, attentionMask, tokenTypeIds, positionIds, inputsEmbeds);
+        if (embeds is not null) InputValidation.CheckEmbedsDtype(Config, embeds.dtype, WordEmbeddingWeight.dtype);
         var embeddingOutput = embeddings.Forward(ids, types, positions, mask, embeds);   // [B, L, H]
         var (last, hidden, atts) = encoder.Forward(embeddingOutput, mask, outputHiddenStates, outputAttentions);
         return new BaseModelOutput(last, hidden, atts);
@@ -163,6 +164,28 @@ internal static class InputValidation
             }
         }
         return (inputIds, mask, types, positions, inputsEmbeds);
+    }
+
+    /// <summary>
+    /// inputs_embeds must be in the model's dtype, or (without embed_proj) a narrower float that type promotion lifts to
+    /// it (fp16/bf16 into an fp32 model): any other mix reaches a Linear with mismatched dtypes, which fails natively in
+    /// Hugging Face as here. Checked first so the error names the input and both dtypes.
+    /// </summary>
+    public static void CheckEmbedsDtype(DebertaConfig config, ScalarType embeds, ScalarType model)
+    {
+        if (embeds == model) return;
+        static int Rank(ScalarType t) => t switch
+        {
+            ScalarType.Float16 or ScalarType.BFloat16 => 1,
+            ScalarType.Float32 => 2,
+            ScalarType.Float64 => 3,
+            _ => 0,
+        };
+        bool lifted = Rank(model) >= 2 && Rank(embeds) is > 0 and var r && r < Rank(model)
+                      && config.EffectiveEmbeddingSize == config.HiddenSize;
+        if (!lifted)
+            throw new ArgumentException(
+                $"inputs_embeds is {embeds} but the model's weights are {model}: convert it with .to({model}).", "inputsEmbeds");
     }
 
     private static void CheckRange(Tensor ids, long low, long high, string name, string limitKey)

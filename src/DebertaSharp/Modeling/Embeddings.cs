@@ -14,12 +14,11 @@ internal sealed class DebertaEmbeddings : nn.Module
     private readonly Linear? embed_proj;
     private readonly DebertaLayerNorm LayerNorm;
     private readonly double _dropout;
-    private readonly int _maxPositions;
 
     public DebertaEmbeddings(DebertaConfig config) : base(nameof(DebertaEmbeddings))
     {
         int emb = config.EffectiveEmbeddingSize;
-        word_embeddings = nn.Embedding(config.VocabSize, emb, padding_idx: config.PadTokenId);
+        word_embeddings = nn.Embedding(config.VocabSize, emb, padding_idx: config.PaddingRow);
         if (config.PositionBiasedInput)
             position_embeddings = nn.Embedding(config.MaxPositionEmbeddings, emb);
         if (config.TypeVocabSize > 0)
@@ -28,7 +27,6 @@ internal sealed class DebertaEmbeddings : nn.Module
             embed_proj = nn.Linear(emb, config.HiddenSize, hasBias: false);
         LayerNorm = new DebertaLayerNorm(config.HiddenSize, config.LayerNormEps);
         _dropout = config.HiddenDropoutProb;
-        _maxPositions = config.MaxPositionEmbeddings;
         RegisterComponents();
     }
 
@@ -58,6 +56,4 @@ internal sealed class DebertaEmbeddings : nn.Module
         embeddings = nn.functional.dropout(embeddings, _dropout, training);
         return embeddings.MoveToOuterDisposeScope();
     }
-
-    public int MaxPositions => _maxPositions;
 }

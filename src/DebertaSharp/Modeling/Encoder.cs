@@ -62,8 +62,6 @@ internal sealed class DebertaLayer : nn.Module
         RegisterComponents();
     }
 
-    public DebertaAttention Attention => attention;
-
     public (Tensor Output, Tensor? Probs) Forward(Tensor hiddenStates, AttentionContext ctx, bool outputAttentions)
     {
         using var scope = NewDisposeScope();
@@ -91,8 +89,6 @@ internal sealed class DebertaEncoder : nn.Module
         }
         RegisterComponents();
     }
-
-    public ModuleList<DebertaLayer> Layers => layer;
 
     /// <summary>Test and benchmark hook: gather the relative terms with index tensors even when no clamping happens.</summary>
     internal bool ForceGather { get; set; }

@@ -25,7 +25,7 @@ internal static class WeightInit
                     break;
                 case Embedding emb:
                     nn.init.normal_(emb.weight!, 0.0, std);
-                    if ((name == "word_embeddings" || name.EndsWith(".word_embeddings", StringComparison.Ordinal)) && config.PadTokenId is { } pad)
+                    if ((name == "word_embeddings" || name.EndsWith(".word_embeddings", StringComparison.Ordinal)) && config.PaddingRow is { } pad)
                         emb.weight![pad].zero_();
                     break;
                 case LayerNorm ln:

@@ -9,8 +9,47 @@ internal static class Losses
     public const long IgnoreIndex = -100;
 
     /// <summary>Cross-entropy over [N, C] logits and [N] labels, ignoring -100 (masked LM, token classification).</summary>
-    public static Tensor CrossEntropy(Tensor logits, Tensor labels, long numClasses) =>
-        nn.functional.cross_entropy(logits.view(-1, numClasses), labels.view(-1).to(ScalarType.Int64), ignore_index: IgnoreIndex);
+    /// <exception cref="ArgumentException">The labels do not have one entry per logits row.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A label is neither -100 nor in [0, C).</exception>
+    public static Tensor CrossEntropy(Tensor logits, Tensor labels, long numClasses)
+    {
+        var flat = labels.reshape(-1).to(ScalarType.Int64);                               // [N]
+        CheckClassIds(flat, logits.numel() / numClasses, numClasses, "labels", labels.shape, counted: v => v.ne(IgnoreIndex));
+        return nn.functional.cross_entropy(logits.view(-1, numClasses), flat, ignore_index: IgnoreIndex);
+    }
+
+    private static void RequireLogitsShape(Tensor labels, Tensor logits, string what)
+    {
+        if (!labels.shape.SequenceEqual(logits.shape))
+            throw new ArgumentException(
+                $"labels has shape [{string.Join(", ", labels.shape)}]; {what} needs [{string.Join(", ", logits.shape)}], the logits' shape.", nameof(labels));
+    }
+
+    private static void RequireOnePerRow(Tensor labels, long rows, string what)
+    {
+        if (labels.numel() != rows)
+            throw new ArgumentException($"labels has shape [{string.Join(", ", labels.shape)}]; {what} needs {rows} values.", nameof(labels));
+    }
+
+    /// <summary>
+    /// Checks class ids before torch indexes with them, so that a wrong label is an exception naming the input and the
+    /// value rather than an error from the native loss: <paramref name="ids"/> must have <paramref name="count"/> entries
+    /// and those that <paramref name="counted"/> selects must lie in [0, <paramref name="numClasses"/>).
+    /// </summary>
+    private static void CheckClassIds(Tensor ids, long count, long numClasses, string name, long[] shape, Func<Tensor, Tensor> counted)
+    {
+        if (ids.numel() != count)
+            throw new ArgumentException(
+                $"{name} has shape [{string.Join(", ", shape)}] ({ids.numel()} entries); the logits need {count} (one per prediction).", name);
+        using var scope = NewDisposeScope();
+        var used = ids.masked_select(counted(ids));
+        if (used.numel() == 0) return;
+        long min = used.min().item<long>(), max = used.max().item<long>();
+        if (min < 0)
+            throw new ArgumentOutOfRangeException(name, min, $"{name} contains {min}: class ids must be in [0, {numClasses}) (or {IgnoreIndex} to ignore a position).");
+        if (max >= numClasses)
+            throw new ArgumentOutOfRangeException(name, max, $"{name} contains {max}: class ids must be in [0, {numClasses}).");
+    }
 
     /// <summary>
     /// Mirrors DebertaForSequenceClassification's loss: problem_type regression (MSE), single_label_classification
@@ -25,26 +64,34 @@ internal static class Losses
                 if (numLabels == 1)
                 {
                     // HF casts logits to the labels' dtype; integer labels are taken as floats here (HF would fail).
-                    var target = labels.view(-1);
+                    RequireOnePerRow(labels, logits.shape[0], "one target per row for num_labels 1 (regression)");
+                    var target = labels.reshape(-1);
                     if (!target.is_floating_point()) target = target.to(logits.dtype);
                     return nn.functional.mse_loss(logits.view(-1).to(target.dtype), target);
                 }
                 if (labels.dim() == 1 || labels.shape[^1] == 1)
                 {
-                    var flat = labels.view(-1).to(ScalarType.Int64);                    // [B]
+                    var flat = labels.reshape(-1).to(ScalarType.Int64);                 // [B]
+                    CheckClassIds(flat, logits.shape[0], numLabels, "labels", labels.shape, counted: v => v.ge(0));
                     var rows = flat.ge(0).nonzero().view(-1);                             // [n]
                     if (rows.shape[0] == 0) return zeros([], dtype: logits.dtype, device: logits.device);
                     var labeled = logits.index_select(0, rows);                          // [n, C]
                     return nn.functional.cross_entropy(labeled.view(-1, numLabels).to(ScalarType.Float32), flat.index_select(0, rows));
                 }
+                RequireLogitsShape(labels, logits, "soft labels");
                 return -(nn.functional.log_softmax(logits, -1) * labels).sum(-1).mean();
             case "regression":
-                return numLabels == 1
-                    ? nn.functional.mse_loss(logits.squeeze(), labels.squeeze().to(logits.dtype))
-                    : nn.functional.mse_loss(logits, labels.to(logits.dtype));
+                if (numLabels == 1)
+                {
+                    RequireOnePerRow(labels, logits.shape[0], "one target per row for regression with num_labels 1");
+                    return nn.functional.mse_loss(logits.squeeze(), labels.squeeze().to(logits.dtype));
+                }
+                RequireLogitsShape(labels, logits, "regression");
+                return nn.functional.mse_loss(logits, labels.to(logits.dtype));
             case "single_label_classification":
-                return nn.functional.cross_entropy(logits.view(-1, numLabels), labels.view(-1).to(ScalarType.Int64), ignore_index: IgnoreIndex);
+                return CrossEntropy(logits, labels, numLabels);
             case "multi_label_classification":
+                RequireLogitsShape(labels, logits, "multi_label_classification");
                 return nn.functional.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype));
             default:
                 throw new DebertaConfigException("problem_type", $"unknown problem type '{problemType}'");
@@ -60,6 +107,10 @@ internal static class Losses
         if (startPositions.dim() > 1) startPositions = startPositions.squeeze(-1);
         if (endPositions.dim() > 1) endPositions = endPositions.squeeze(-1);
         long ignored = startLogits.shape[1];
+        foreach (var (name, p) in new[] { ("start_positions", startPositions), ("end_positions", endPositions) })
+            if (p.numel() != startLogits.shape[0] || p.is_floating_point())
+                throw new ArgumentException(
+                    $"{name} must hold one integer position per row ({startLogits.shape[0]}), got {p.dtype} of shape [{string.Join(", ", p.shape)}].", name);
         var s = startPositions.to(ScalarType.Int64).clamp(0, ignored);
         var e = endPositions.to(ScalarType.Int64).clamp(0, ignored);
         var startLoss = nn.functional.cross_entropy(startLogits, s, ignore_index: ignored);

@@ -110,6 +110,7 @@ public abstract class DebertaPreTrainedModel : nn.Module
     /// <param name="device">Where to put the model; null for the CPU.</param>
     /// <param name="head">The model class; null takes it from <c>architectures</c> in config.json, else <see cref="DebertaHead.Base"/>.</param>
     /// <param name="options">Loading options.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="dtype"/> is not a floating-point dtype.</exception>
     /// <exception cref="DirectoryNotFoundException">No such folder.</exception>
     /// <exception cref="FileNotFoundException">No config.json or no weights file.</exception>
     /// <exception cref="CheckpointFormatException">A weights file is malformed, a weight has the wrong shape, or encoder weights are missing.</exception>
@@ -118,11 +119,21 @@ public abstract class DebertaPreTrainedModel : nn.Module
         DebertaHead? head = null, PretrainedLoadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(dir);
+        if (dtype is { } requested && requested is not (ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64))
+            throw new ArgumentOutOfRangeException(nameof(dtype), requested,
+                $"dtype {requested} is not a model dtype (Float32, Float16, BFloat16 or Float64).");
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"Checkpoint folder not found: {dir}");
         string configPath = Path.Combine(dir, "config.json");
         if (!File.Exists(configPath)) throw new FileNotFoundException($"No config.json in {dir}", configPath);
         var config = DebertaConfig.FromFile(configPath);
-        config.Validate();
+        try
+        {
+            config.Validate();
+        }
+        catch (DebertaConfigException e) when (e.FilePath is null)
+        {
+            throw new DebertaConfigException(e.Key, e.Detail, configPath, e);   // name the file, not just the key
+        }
         var chosen = head ?? HeadFromArchitectures(config.Architectures) ?? DebertaHead.Base;
         return PretrainedLoader.Load(dir, config, chosen, dtype, device, options ?? new PretrainedLoadOptions());
     }

@@ -74,7 +74,9 @@ internal static class PretrainedLoader
                 else unexpected.Add(k);
             }
 
-            var missing = mapping.Missing.ToList();
+            // Names the mapper calls tied are parameters of this model (tied ones are not parameters here): the legacy
+            // decoder with tie_word_embeddings false. Absent from the file, it stays initialised: report it as missing.
+            var missing = mapping.Missing.Concat(mapping.Tied).ToList();
             var headMissing = head == DebertaHead.Base ? [] : missing.Where(k => !k.StartsWith(Prefix, StringComparison.Ordinal)).ToList();
             var bodyMissing = missing.Except(headMissing).ToList();
             if (bodyMissing.Count > 0 && !options.AllowMissingWeights)

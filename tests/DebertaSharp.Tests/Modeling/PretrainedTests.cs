@@ -232,10 +232,16 @@ public sealed class PretrainedTests
     [Fact]
     public void Missing_Folder_Or_Files_Throw_Clear_Errors()
     {
-        Assert.Throws<DirectoryNotFoundException>(() => DebertaPreTrainedModel.FromPretrained("/nonexistent/deberta"));
+        Assert.Contains("/nonexistent/deberta",
+            Assert.Throws<DirectoryNotFoundException>(() => DebertaPreTrainedModel.FromPretrained("/nonexistent/deberta")).Message);
         using var tmp = TestPaths.TempDir();
-        Assert.Throws<FileNotFoundException>(() => DebertaPreTrainedModel.FromPretrained(tmp.Path));
+        var noConfig = Assert.Throws<FileNotFoundException>(() => DebertaPreTrainedModel.FromPretrained(tmp.Path));
+        Assert.Equal(tmp["config.json"], noConfig.FileName);
+        Assert.Contains(tmp.Path, noConfig.Message);
         File.Copy(TestPaths.Fixture("models", "rel_c2p_p2c", "base", "config.json"), tmp["config.json"]);
-        Assert.Throws<FileNotFoundException>(() => DebertaPreTrainedModel.FromPretrained(tmp.Path));
+        var noWeights = Assert.Throws<FileNotFoundException>(() => DebertaPreTrainedModel.FromPretrained(tmp.Path));
+        Assert.Contains("model.safetensors", noWeights.Message);
+        Assert.Contains("pytorch_model.bin", noWeights.Message);                                   // every name looked for
+        Assert.Contains(Path.GetFullPath(tmp.Path), noWeights.Message);
     }
 }
