@@ -68,6 +68,12 @@ internal static class ForwardCommand
         using var model = DebertaPreTrainedModel.FromPretrained(modelDir, dtype: dtype, head: head,
             options: new PretrainedLoadOptions { Log = message => stderr.WriteLine($"deberta forward: {message}") });
         model.eval();
+        // Targets the chosen head computes no loss from are ignored, and said so (Hugging Face's classes refuse them).
+        bool qa = model.Head == DebertaHead.QuestionAnswering;
+        if (inputs.Labels is not null && (model.Head == DebertaHead.Base || qa))
+            stderr.WriteLine($"deberta forward: input.labels ignored: {model.GetType().Name} computes no loss from labels");
+        if ((inputs.StartPositions is not null || inputs.EndPositions is not null) && !qa)
+            stderr.WriteLine($"deberta forward: input.start_positions/end_positions ignored: {model.GetType().Name} is not a question-answering model");
         ModelOutput output;
         using (torch.no_grad())
         {

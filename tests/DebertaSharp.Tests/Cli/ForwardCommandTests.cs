@@ -114,6 +114,7 @@ public class ForwardCommandTests
         var (code, stdout, err) = RunInProcess(["forward", "--model", dir, "--inputs", expected, "--output", tmp["o.safetensors"], "--head", "base", "--output-hidden-states"]);
         Assert.True(code == 0, err);
         Assert.Contains("DebertaModel", stdout);
+        Assert.Contains("input.labels ignored", err);
         var got = Outputs(tmp["o.safetensors"]);
         var want = Outputs(expected);
         Assert.Contains("output.last_hidden_state", got.Keys);
