@@ -275,23 +275,41 @@ public abstract class DebertaTokenizerBase
     }
 
     /// <summary>
-    /// The tokens a sequence keeps when tokenization stops once <paramref name="maxTokens"/> tokens are reached, counted
-    /// from the truncation side: up to the end of the pre-token (word id) holding the maxTokens-th token.
+    /// The tokens a sequence keeps when tokenization stops once <paramref name="maxTokens"/> tokens are reached
+    /// (tokenizers' <c>tokenize_with_limit</c>), counted from the truncation side pre-token by pre-token (a pre-token is
+    /// a run of one word id): the limit is checked only after a pre-token the model tokenized, so an added token
+    /// matched in the text that reaches it is kept together with the next model pre-token (and any added tokens
+    /// between them).
     /// </summary>
     private static EncodingBuilder LimitAtPreToken(EncodingBuilder e, int maxTokens, Side direction)
     {
         int n = e.Count;
         if (n <= maxTokens || maxTokens == 0) return e;
         bool Same(int i, int j) => e.Words[i] is int x && e.Words[j] is int y && x == y;
+        int total = 0;
         if (direction == Side.Right)
         {
-            int end = maxTokens;
-            while (end < n && Same(end - 1, end)) end++;
+            int end = 0;
+            while (end < n)
+            {
+                int start = end;
+                end++;
+                while (end < n && Same(end - 1, end)) end++;
+                total += end - start;
+                if (total >= maxTokens && !e.IsMatchedAddedToken(start)) break;
+            }
             return end == n ? e : e.Slice(0, end);
         }
-        int start = n - maxTokens;
-        while (start > 0 && Same(start - 1, start)) start--;
-        return start == 0 ? e : e.Slice(start, n);
+        int begin = n;
+        while (begin > 0)
+        {
+            int stop = begin;
+            begin--;
+            while (begin > 0 && Same(begin - 1, begin)) begin--;
+            total += stop - begin;
+            if (total >= maxTokens && !e.IsMatchedAddedToken(begin)) break;
+        }
+        return begin == 0 ? e : e.Slice(begin, n);
     }
 
     /// <summary>

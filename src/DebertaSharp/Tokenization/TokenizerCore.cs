@@ -170,7 +170,7 @@ internal sealed class TokenizerCore
     private void EmitAdded(WorkText wt, int id, int s, int e, Ctx ctx, ref int word)
     {
         var off = (Cp(ctx.CpMap, wt.OrigStart(s)), Cp(ctx.CpMap, wt.OrigEnd(e)));
-        ctx.Out.Add(id, ctx.Seq, AddedTokenStringIsContent ? _idToAdded[id].Content : wt.Text[s..e], off, 0, ctx.ForcedWord ?? word, ctx.Seq);
+        ctx.Out.AddMatchedAddedToken(id, ctx.Seq, AddedTokenStringIsContent ? _idToAdded[id].Content : wt.Text[s..e], off, ctx.ForcedWord ?? word, ctx.Seq);
         word++;
     }
 

@@ -1,0 +1,37 @@
+using DebertaSharp.Tokenization;
+
+namespace DebertaSharp.Tests.Tokenization;
+
+/// <summary>
+/// Cases the fixture corpus does not reach, with expectations derived by hand from the reference sources
+/// (tokenizers 0.23's <c>tokenize_with_limit</c> and <c>truncate_encodings</c>) and the fixture vocabulary.
+/// </summary>
+public class TokenizerEdgeCaseTests
+{
+    // v4_template: [MASK] strips the space on its left; pair template [CLS] A [SEP] B [SEP] (3 specials).
+    // Ids in the fixture vocabulary: a 68, Ġb 279, Ġd 292, Ġe 308, x 91, Ġy 335, Ġt 260, Ġs 268, [MASK] 50261.
+    private const string MaskText = "a b c d e [MASK] f g h";      // a Ġb Ġc Ġd Ġe " [MASK]" Ġf Ġg Ġh
+    private const string MaskTextLeft = "g h [MASK] a b c d e";    // g Ġh " [MASK]" Ġa Ġb Ġc Ġd Ġe
+    private const string Other = "x y z w v u t s";                // 8 one-token pre-tokens
+
+    [Fact]
+    public void PairTruncation_LimitReachedOnAnAddedToken_KeepsTheNextPreToken()
+    {
+        // max_length 6: each sequence is tokenized until it holds 6 tokens, the check coming only after a pre-token the
+        // model tokenized. A: a..Ġe (5), [MASK] (6, an added token: no check), Ġf (7) -> 7 tokens; B: 6 tokens.
+        // longest_first on a budget of 6 - 3 = 3 with lengths (7, 6): the shorter (B) keeps 1, the longer (A) 2.
+        var tok = TokenizerFixtures.Fast("v4_template");
+        var e = tok.Encode(MaskText, Other, new EncodeOptions { MaxLength = 6, Truncation = TruncationStrategy.LongestFirst });
+        Assert.Equal([1, 68, 279, 2, 91, 2], e.Ids);
+        Assert.Equal([0, 0, 0, 0, 1, 1], e.TypeIds);
+    }
+
+    [Fact]
+    public void PairTruncation_LimitReachedOnAnAddedToken_LeftSide()
+    {
+        // From the end: Ġe Ġd Ġc Ġb Ġa (5), [MASK] (6, no check), Ġh (7) -> A has 7, B 6; A keeps its last 2, B its last 1.
+        var tok = TokenizerFixtures.Fast("v4_template");
+        var e = tok.Encode(MaskTextLeft, Other, new EncodeOptions { MaxLength = 6, Truncation = TruncationStrategy.LongestFirst, TruncationSide = Side.Left });
+        Assert.Equal([1, 292, 308, 2, 268, 2], e.Ids);
+    }
+}
