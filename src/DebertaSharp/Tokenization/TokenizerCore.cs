@@ -176,10 +176,10 @@ internal sealed class TokenizerCore
 
     private static int Cp(int[]? map, int utf16) => map is null ? utf16 : map[utf16];
 
-    /// <summary>Pre-tokenizes working range [s, e) and runs the model on each piece.</summary>
     /// <summary>General pre-tokenizer steps (Split, then optionally ByteLevel last); null for the fast path.</summary>
     public SplitStep[]? SplitSteps { get; init; }
 
+    /// <summary>Pre-tokenizes working range [s, e) and runs the model on each piece.</summary>
     private void PreTokenize(WorkText wt, int s, int e, Ctx ctx, ref int word)
     {
         if (SplitSteps is not null) { PreTokenizeGeneral(wt, s, e, ctx, ref word); return; }
