@@ -410,7 +410,7 @@ internal sealed class AddedMatcher
             cursor = stop;
             if (tok.SingleWord)
             {
-                bool startOk = start == 0 || !IsWordChar(text, start - 1);
+                bool startOk = start == 0 || !IsWordChar(text, char.IsLowSurrogate(text[start - 1]) && start >= 2 && char.IsHighSurrogate(text[start - 2]) ? start - 2 : start - 1);
                 bool stopOk = stop == text.Length || !IsWordChar(text, stop);
                 if (!startOk || !stopOk) continue;
             }
@@ -431,7 +431,25 @@ internal sealed class AddedMatcher
         return result;
     }
 
-    private static bool IsWordChar(string s, int i) => char.IsLetterOrDigit(s[i]) || s[i] == '_';
+    /// <summary>
+    /// Whether the code point at <paramref name="i"/> is a word character for <c>single_word</c>: the Rust regex
+    /// <c>\w</c> that tokenizers uses (letters, letter numbers, marks, decimal digits, connector punctuation, ZWNJ/ZWJ).
+    /// </summary>
+    private static bool IsWordChar(string s, int i)
+    {
+        int cp = char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]) ? char.ConvertToUtf32(s[i], s[i + 1]) : s[i];
+        if (cp is 0x200C or 0x200D) return true;
+        return System.Globalization.CharUnicodeInfo.GetUnicodeCategory(cp) switch
+        {
+            System.Globalization.UnicodeCategory.UppercaseLetter or System.Globalization.UnicodeCategory.LowercaseLetter
+                or System.Globalization.UnicodeCategory.TitlecaseLetter or System.Globalization.UnicodeCategory.ModifierLetter
+                or System.Globalization.UnicodeCategory.OtherLetter or System.Globalization.UnicodeCategory.LetterNumber
+                or System.Globalization.UnicodeCategory.NonSpacingMark or System.Globalization.UnicodeCategory.SpacingCombiningMark
+                or System.Globalization.UnicodeCategory.EnclosingMark or System.Globalization.UnicodeCategory.DecimalDigitNumber
+                or System.Globalization.UnicodeCategory.ConnectorPunctuation => true,
+            _ => false,
+        };
+    }
 }
 
 /// <summary>tokenizers' <c>Split</c> pre-tokenizer: a pattern, a delimiter behaviour and <c>invert</c>.</summary>

@@ -34,4 +34,34 @@ public class TokenizerEdgeCaseTests
         var e = tok.Encode(MaskTextLeft, Other, new EncodeOptions { MaxLength = 6, Truncation = TruncationStrategy.LongestFirst, TruncationSide = Side.Left });
         Assert.Equal([1, 292, 308, 2, 268, 2], e.Ids);
     }
+
+    [Fact]
+    public void SingleWordAddedToken_MarksAndAstralLettersAreWordCharacters()
+    {
+        // tokenizers' test_single_word_is_unicode_correct: single_word uses the regex \w, which takes combining marks
+        // (U+0330 after U+25CC), so the third <mask> is inside a word and not matched; punctuation is not word.
+        var tok = DebertaTokenizerFast.FromPretrained(TestPaths.Fixture("tokenizer", "prefix0"));
+        tok.AddTokens([new AddedToken("<mask>", SingleWord: true)]);
+        int mask = tok.ConvertTokensToIds("<mask>");
+        var noSpecials = new EncodeOptions { AddSpecialTokens = false };
+        Assert.Equal(2, tok.Encode("<mask>, <mask>- \u25CC\u0330<mask>", null, noSpecials).Ids.Count(id => id == mask));
+        // A letter outside the BMP (U+1D400, a surrogate pair) is a word character too.
+        Assert.DoesNotContain(mask, tok.Encode("\U0001D400<mask>", null, noSpecials).Ids);
+        Assert.DoesNotContain(mask, tok.Encode("<mask>\U0001D400", null, noSpecials).Ids);
+        Assert.Contains(mask, tok.Encode("\U0001F600<mask>", null, noSpecials).Ids); // an emoji is not
+    }
+
+    [Fact]
+    public void LStripRStripAddedToken_UnicodeSpaces_DoNotOverlap()
+    {
+        // tokenizers' test_lstrip_unicode_space: the splits are "hi", " <mask> ", "there", "\t<mask>\t", "<mask>\u2000"
+        // (the third <mask> cannot take back the tab the second one already took).
+        var tok = DebertaTokenizerFast.FromPretrained(TestPaths.Fixture("tokenizer", "prefix0"));
+        tok.AddTokens([new AddedToken("<mask>", SingleWord: true, LStrip: true, RStrip: true)]);
+        int mask = tok.ConvertTokensToIds("<mask>");
+        var e = tok.Encode("Hi <mask> there\t<mask>\t<mask>\u2000", null, new EncodeOptions { AddSpecialTokens = false });
+        var at = Enumerable.Range(0, e.Length).Where(i => e.Ids[i] == mask).ToArray();
+        Assert.Equal([" <mask> ", "\t<mask>\t", "<mask>\u2000"], at.Select(i => e.Tokens[i]));
+        Assert.Equal([(2, 10), (15, 23), (23, 30)], at.Select(i => e.Offsets[i]));
+    }
 }
