@@ -64,4 +64,25 @@ public class TokenizerEdgeCaseTests
         Assert.Equal([" <mask> ", "\t<mask>\t", "<mask>\u2000"], at.Select(i => e.Tokens[i]));
         Assert.Equal([(2, 10), (15, 23), (23, 30)], at.Select(i => e.Offsets[i]));
     }
+
+    [Fact]
+    public void AddedTokens_OptionsUseCases_WithALowercaseNormalizer()
+    {
+        // tokenizers' options_use_cases: "[CLS] My name is Anthony [SEP]" splits into "[CLS]", " my " (lstrip and
+        // rstrip, matched in the normalized text), "name", " is anthony " (no "ony": single_word), "[SEP]".
+        using var dir = TestPaths.TempDir();
+        var json = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(TestPaths.Fixture("tokenizer", "prefix0", "tokenizer.json")))!;
+        json["normalizer"] = System.Text.Json.Nodes.JsonNode.Parse("""{"type":"Lowercase"}""");
+        File.WriteAllText(dir["tokenizer.json"], json.ToJsonString());
+        var tok = new DebertaTokenizerFast(dir["tokenizer.json"]);
+        tok.AddTokens([new AddedToken("my", LStrip: true, RStrip: true, Normalized: true), new AddedToken("name", Normalized: true),
+            new AddedToken("ony", SingleWord: true, Normalized: true)]);
+        // ("ony" is also in the vocabulary, so its id alone cannot tell a match from BPE output.)
+        var added = new[] { "[CLS]", "my", "name", "[SEP]" }.Select(tok.ConvertTokensToIds).ToHashSet();
+        var e = tok.Encode("[CLS] My name is Anthony [SEP]", null, new EncodeOptions { AddSpecialTokens = false });
+        var at = Enumerable.Range(0, e.Length).Where(i => added.Contains(e.Ids[i])).ToArray();
+        Assert.Equal(["[CLS]", " my ", "name", "[SEP]"], at.Select(i => e.Tokens[i]));
+        Assert.Equal([(0, 5), (5, 9), (9, 13), (25, 30)], at.Select(i => e.Offsets[i]));
+        Assert.Equal(TokenizerFixtures.Fast("prefix0").Tokenize(" is anthony "), e.Tokens[(at[2] + 1)..at[3]]);
+    }
 }
