@@ -177,7 +177,7 @@ public abstract class DebertaTokenizerBase
     private readonly record struct Input(string? Text, IReadOnlyList<string>? Words);
 
     private sealed record Resolved(bool AddSpecial, TruncationStrategy Truncation, int? MaxLength, int Stride, Side TruncSide,
-        PaddingStrategy Padding, int? PadMultiple, Side PadSide, bool Overflow);
+        PaddingStrategy Padding, int? PadLength, int? PadMultiple, Side PadSide, bool Overflow);
 
     private Resolved Resolve(EncodeOptions? options)
     {
@@ -189,8 +189,10 @@ public abstract class DebertaTokenizerBase
         if (o.Stride < 0) throw new ArgumentOutOfRangeException(nameof(options), $"Stride must not be negative, not {o.Stride}");
         if (o.PadToMultipleOf is <= 0) throw new ArgumentOutOfRangeException(nameof(options), $"PadToMultipleOf must be positive, not {o.PadToMultipleOf}");
         if (trunc != TruncationStrategy.None && max is null) trunc = TruncationStrategy.None; // unbounded model_max_length
-        if (padding == PaddingStrategy.MaxLength && max is null) padding = PaddingStrategy.None; // as transformers (it warns)
-        return new Resolved(o.AddSpecialTokens, trunc, max, o.Stride, o.TruncationSide ?? TruncationSide, padding, o.PadToMultipleOf,
+        if (o.PaddingLength is < 0) throw new ArgumentOutOfRangeException(nameof(options), $"PaddingLength must not be negative, not {o.PaddingLength}");
+        int? padLength = o.PaddingLength ?? max;
+        if (padding == PaddingStrategy.MaxLength && padLength is null) padding = PaddingStrategy.None; // as transformers (it warns)
+        return new Resolved(o.AddSpecialTokens, trunc, max, o.Stride, o.TruncationSide ?? TruncationSide, padding, padLength, o.PadToMultipleOf,
             o.PaddingSide ?? PaddingSide, o.ReturnOverflowingTokens);
     }
 
@@ -208,7 +210,7 @@ public abstract class DebertaTokenizerBase
     {
         if (opts.Padding != PaddingStrategy.None && encs.Length > 0)
         {
-            int target = opts.Padding == PaddingStrategy.MaxLength ? opts.MaxLength!.Value : encs.Max(e => e.Count);
+            int target = opts.Padding == PaddingStrategy.MaxLength ? opts.PadLength!.Value : encs.Max(e => e.Count);
             if (opts.PadMultiple is int m && target % m != 0) target += m - target % m;
             string padToken = PadToken;
             int padId = PadTokenId;

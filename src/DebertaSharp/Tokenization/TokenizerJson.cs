@@ -182,8 +182,8 @@ internal static class TokenizerJson
                     defaults = defaults with { Padding = PaddingStrategy.Longest, PadToMultipleOf = multiple, PaddingSide = padSide };
                     break;
                 case JsonObject fo when fo["Fixed"] is JsonValue fv && fv.TryGetValue(out int fixedLen):
-                    defaults = defaults with { Padding = PaddingStrategy.MaxLength, MaxLength = defaults.MaxLength ?? fixedLen, PadToMultipleOf = multiple, PaddingSide = padSide };
-                    if (defaults.MaxLength != fixedLen) defaults = defaults with { MaxLength = Math.Min(defaults.MaxLength!.Value, fixedLen) };
+                    // The padding length is its own: the truncation section's max_length (if any) stays as it is.
+                    defaults = defaults with { Padding = PaddingStrategy.MaxLength, PaddingLength = fixedLen, PadToMultipleOf = multiple, PaddingSide = padSide };
                     break;
                 default:
                     throw new TokenizerFormatException(P("padding.strategy"), $"padding strategy {pd["strategy"]!.ToJsonString()} is not supported");
@@ -334,7 +334,7 @@ internal static class TokenizerJson
         root["padding"] = defaults is { Padding: not PaddingStrategy.None } p
             ? new JsonObject
             {
-                ["strategy"] = p.Padding == PaddingStrategy.Longest ? JsonValue.Create("BatchLongest") : new JsonObject { ["Fixed"] = p.MaxLength ?? 512 },
+                ["strategy"] = p.Padding == PaddingStrategy.Longest ? JsonValue.Create("BatchLongest") : new JsonObject { ["Fixed"] = p.PaddingLength ?? p.MaxLength ?? 512 },
                 ["direction"] = p.PaddingSide == Side.Left ? "Left" : "Right",
                 ["pad_to_multiple_of"] = p.PadToMultipleOf,
                 ["pad_id"] = padId,

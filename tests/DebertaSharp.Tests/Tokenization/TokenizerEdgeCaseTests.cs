@@ -85,4 +85,25 @@ public class TokenizerEdgeCaseTests
         Assert.Equal([(0, 5), (5, 9), (9, 13), (25, 30)], at.Select(i => e.Offsets[i]));
         Assert.Equal(TokenizerFixtures.Fast("prefix0").Tokenize(" is anthony "), e.Tokens[(at[2] + 1)..at[3]]);
     }
+
+    [Theory]
+    [InlineData(4, 8, new[] { 1, 31377, 999, 2, 0, 0, 0, 0 })]
+    [InlineData(8, 4, new[] { 1, 31377, 999, 22948, 2322, 279, 1035, 2 })]
+    public void TokenizerJson_TruncationAndFixedPadding_KeepTheirOwnLengths(int truncateTo, int padTo, int[] expected)
+    {
+        // tokenizer.json's truncation.max_length and padding.strategy.Fixed are independent (ids from the Rust
+        // tokenizers on the same file: truncated to one, then padded to the other).
+        using var dir = TestPaths.TempDir();
+        var json = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(TestPaths.Fixture("tokenizer", "v4_template", "tokenizer.json")))!;
+        json["truncation"] = System.Text.Json.Nodes.JsonNode.Parse($$"""{"direction":"Right","max_length":{{truncateTo}},"strategy":"LongestFirst","stride":0}""");
+        json["padding"] = System.Text.Json.Nodes.JsonNode.Parse($$"""{"strategy":{"Fixed":{{padTo}}},"direction":"Right","pad_to_multiple_of":null,"pad_id":0,"pad_type_id":0,"pad_token":"[PAD]"}""");
+        File.WriteAllText(dir["tokenizer.json"], json.ToJsonString());
+        var tok = new DebertaTokenizerFast(dir["tokenizer.json"]);
+        Assert.Equal(expected, tok.Encode("hello world foo bar baz qux").Ids);
+        Assert.Equal(Math.Max(padTo, 3), tok.Encode("hi").Length);
+
+        using var saved = TestPaths.TempDir();
+        tok.SavePretrained(saved.Path);
+        Assert.Equal(expected, DebertaTokenizerBase.FromPretrained(saved.Path).Encode("hello world foo bar baz qux").Ids);
+    }
 }
