@@ -82,9 +82,22 @@ internal sealed class TokenizerCore
 
     private void Rebuild()
     {
-        _rawMatcher = AddedMatcher.Create(_added.Where(x => !x.Token.Normalized || Normalizer is null));
-        _normMatcher = Normalizer is null ? null : AddedMatcher.Create(_added.Where(x => x.Token.Normalized));
+        // tokenizers extracts the added tokens that are not normalized from the raw text first, then the normalized
+        // ones (in their normalized form) from the normalized pieces left, with or without a normalizer. transformers'
+        // Python tokenizer matches every added token in one pass.
+        bool onePass = SlowPrefixRules && Normalizer is null;
+        _rawMatcher = AddedMatcher.Create(_added.Where(x => onePass || !x.Token.Normalized));
+        _normMatcher = onePass ? null : AddedMatcher.Create(_added.Where(x => x.Token.Normalized)
+            .Select(x => (x.Token with { Content = NormalizeContent(x.Token.Content) }, x.Id))
+            .Where(x => x.Item1.Content.Length > 0));
     }
+
+    /// <summary>
+    /// The form a normalized added token is matched in: its content through the normalizer, since it is looked for in
+    /// normalized text (tokenizers builds its normalized trie the same way).
+    /// </summary>
+    private string NormalizeContent(string content) =>
+        Normalizer is null ? content : Normalizer.Apply(content, new int[content.Length], new int[content.Length]).Text;
 
     public bool IsSpecialId(int id) => _idToAdded.TryGetValue(id, out var t) && t.Special;
 
@@ -142,7 +155,7 @@ internal sealed class TokenizerCore
 
     private void EncodeNormalizable(WorkText wt, int s, int e, Ctx ctx, ref int word)
     {
-        if (Normalizer is null)
+        if (Normalizer is null && _normMatcher is null)
         {
             PreTokenize(wt, s, e, ctx, ref word);
             return;
@@ -152,7 +165,7 @@ internal sealed class TokenizerCore
         var baseStarts = new int[seg.Length];
         var baseEnds = new int[seg.Length];
         for (int i = 0; i < seg.Length; i++) { baseStarts[i] = wt.OrigStart(s + i); baseEnds[i] = wt.OrigEnd(s + i + 1); }
-        var (nt, ns, ne) = Normalizer.Apply(seg, baseStarts, baseEnds);
+        var (nt, ns, ne) = Normalizer is null ? (seg, baseStarts, baseEnds) : Normalizer.Apply(seg, baseStarts, baseEnds);
         var nwt = new WorkText(nt, ns, ne, 0);
         int cursor = 0;
         if (_normMatcher is not null)

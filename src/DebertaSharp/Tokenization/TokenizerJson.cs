@@ -140,7 +140,9 @@ internal static class TokenizerJson
                     throw new TokenizerFormatException(P("added_tokens"), $"added token {o.ToJsonString()} needs a non-negative integer 'id'");
                 var t = TokenizerConfig.ParseToken(o, P("added_tokens"), "added_tokens", special: false)!;
                 t = t with { Special = TokenizerConfig.Bool(o, "special", path) ?? false, Normalized = TokenizerConfig.Bool(o, "normalized", path) ?? true };
-                core.AddToken(t, id);
+                // As tokenizers: the id is the model's when the content is in the vocabulary, else the next free one;
+                // the file's "id" only has to be well-formed (tokenizers warns when it differs).
+                core.AddToken(t);
             }
         }
         else if (root["added_tokens"] is not null) throw new TokenizerFormatException(P("added_tokens"), "must be an array");

@@ -106,4 +106,58 @@ public class TokenizerEdgeCaseTests
         tok.SavePretrained(saved.Path);
         Assert.Equal(expected, DebertaTokenizerBase.FromPretrained(saved.Path).Encode("hello world foo bar baz qux").Ids);
     }
+
+    /// <summary>The prefix0 build with extra added tokens (JSON objects) and an optional normalizer.</summary>
+    private static DebertaTokenizerFast WithAddedTokens(TempDir dir, string? normalizer, params string[] addedTokens)
+    {
+        var json = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(TestPaths.Fixture("tokenizer", "prefix0", "tokenizer.json")))!;
+        if (normalizer is not null) json["normalizer"] = System.Text.Json.Nodes.JsonNode.Parse(normalizer);
+        var added = (System.Text.Json.Nodes.JsonArray)json["added_tokens"]!;
+        foreach (var t in addedTokens) added.Add(System.Text.Json.Nodes.JsonNode.Parse(t));
+        File.WriteAllText(dir["tokenizer.json"], json.ToJsonString());
+        return new DebertaTokenizerFast(dir["tokenizer.json"]);
+    }
+
+    private static readonly EncodeOptions NoSpecials = new() { AddSpecialTokens = false };
+
+    [Fact]
+    public void NormalizedAddedToken_IsMatchedInItsNormalizedForm()
+    {
+        // tokenizers builds the trie of normalized added tokens from their normalized content: under Lowercase, "ZZ"
+        // is found in the lower-cased text (as "zz"), whatever the input's case.
+        using var dir = TestPaths.TempDir();
+        var tok = WithAddedTokens(dir, """{"type":"Lowercase"}""",
+            """{"id":50262,"content":"ZZ","single_word":false,"lstrip":false,"rstrip":false,"normalized":true,"special":false}""");
+        int zz = TokenizerFixtures.Fast("prefix0").ConvertTokensToIds("ZZ");
+        Assert.Equal([zz], tok.Encode("ZZ", null, NoSpecials).Ids);
+        Assert.Equal([zz], tok.Encode("zZ", null, NoSpecials).Ids);
+    }
+
+    [Fact]
+    public void NormalizedAddedTokens_AreExtractedAfterTheOthers_EvenWithoutANormalizer()
+    {
+        // tokenizers takes the non-normalized added tokens out of the raw text first ("ab" here), then the normalized
+        // ones from what is left: in " ZZab", single_word "ZZ" fails against "ab" in the raw text, but in the piece
+        // " ZZ" it ends the piece and is matched. Ids as the Rust tokenizers gives them: Ġ 224, ZZ, ab.
+        using var dir = TestPaths.TempDir();
+        var tok = WithAddedTokens(dir, null,
+            """{"id":50262,"content":"ab","single_word":false,"lstrip":false,"rstrip":true,"normalized":false,"special":false}""",
+            """{"id":50263,"content":"ZZ","single_word":true,"lstrip":false,"rstrip":false,"normalized":true,"special":true}""");
+        var plain = TokenizerFixtures.Fast("prefix0");
+        Assert.Equal([224, plain.ConvertTokensToIds("ZZ"), plain.ConvertTokensToIds("ab")], tok.Encode(" ZZab", null, NoSpecials).Ids);
+    }
+
+    [Fact]
+    public void TokenizerJsonAddedToken_InTheVocabulary_TakesTheVocabularyId()
+    {
+        // tokenizers gives an added token the model's id when its content is in the vocabulary (the file's id only
+        // draws a warning).
+        using var dir = TestPaths.TempDir();
+        var tok = WithAddedTokens(dir, null,
+            """{"id":50262,"content":"ab","single_word":false,"lstrip":false,"rstrip":false,"normalized":false,"special":false}""");
+        int ab = TokenizerFixtures.Fast("prefix0").ConvertTokensToIds("ab");
+        Assert.NotEqual(50262, ab);
+        Assert.Equal(ab, tok.ConvertTokensToIds("ab"));
+        Assert.Equal([ab, ab], tok.Encode("abab", null, NoSpecials).Ids);
+    }
 }
