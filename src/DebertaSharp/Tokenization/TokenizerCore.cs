@@ -115,7 +115,7 @@ internal sealed class TokenizerCore
         int wordCounter = 0;
         var ctx = new Ctx(output, cpMap, seqIndex, forcedWord);
 
-        bool slowPrefix = SlowPrefixRules && (AddPrefixSpace || isWord) && text.Length > 0 && !char.IsWhiteSpace(text[0]);
+        bool slowPrefix = SlowPrefixRules && (AddPrefixSpace || isWord) && text.Length > 0 && !IsPythonSpace(text[0]);
         if (slowPrefix)
         {
             // One virtual leading space aligned to the first char.
@@ -133,6 +133,12 @@ internal sealed class TokenizerCore
         }
         EncodeSegments(new WorkText(text, null, null, 0), ctx, ref wordCounter);
     }
+
+    /// <summary>
+    /// Python's <c>str.isspace</c> for one char, which the slow tokenizer's prefix-space rule uses: .NET's white space
+    /// plus the information separators U+001C..U+001F (bidirectional class B or S).
+    /// </summary>
+    private static bool IsPythonSpace(char c) => char.IsWhiteSpace(c) || c is >= '\u001C' and <= '\u001F';
 
     private readonly record struct Ctx(EncodingBuilder Out, int[]? CpMap, int Seq, int? ForcedWord);
 

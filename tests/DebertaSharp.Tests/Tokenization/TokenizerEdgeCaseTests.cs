@@ -160,4 +160,19 @@ public class TokenizerEdgeCaseTests
         Assert.Equal(ab, tok.ConvertTokensToIds("ab"));
         Assert.Equal([ab, ab], tok.Encode("abab", null, NoSpecials).Ids);
     }
+
+    [Theory]
+    [InlineData("\u001Chello")]
+    [InlineData("\u001Fhello")]
+    [InlineData("\u0085hello")]
+    public void SlowTokenizer_PrefixSpace_FollowsPythonIsSpace(string text)
+    {
+        // transformers' Python prepare_for_tokenization adds the prefix space only when not text[0].isspace();
+        // str.isspace() is true for U+001C..U+001F and U+0085, so these texts get no prefix space.
+        string dir = TestPaths.Fixture("tokenizer", "vocab-files");
+        var withPrefix = new DebertaTokenizer(Path.Combine(dir, "vocab.json"), Path.Combine(dir, "merges.txt"), addPrefixSpace: true);
+        var without = new DebertaTokenizer(Path.Combine(dir, "vocab.json"), Path.Combine(dir, "merges.txt"));
+        Assert.Equal(without.Tokenize(text), withPrefix.Tokenize(text));
+        Assert.NotEqual(without.Tokenize("hello"), withPrefix.Tokenize("hello"));
+    }
 }
