@@ -177,7 +177,7 @@ public abstract class DebertaTokenizerBase
     private readonly record struct Input(string? Text, IReadOnlyList<string>? Words);
 
     private sealed record Resolved(bool AddSpecial, TruncationStrategy Truncation, int? MaxLength, int Stride, Side TruncSide,
-        PaddingStrategy Padding, int? PadMultiple, Side PadSide, bool Overflow);
+        PaddingStrategy Padding, int? PadLength, int? PadMultiple, Side PadSide, bool Overflow);
 
     private Resolved Resolve(EncodeOptions? options)
     {
@@ -189,8 +189,10 @@ public abstract class DebertaTokenizerBase
         if (o.Stride < 0) throw new ArgumentOutOfRangeException(nameof(options), $"Stride must not be negative, not {o.Stride}");
         if (o.PadToMultipleOf is <= 0) throw new ArgumentOutOfRangeException(nameof(options), $"PadToMultipleOf must be positive, not {o.PadToMultipleOf}");
         if (trunc != TruncationStrategy.None && max is null) trunc = TruncationStrategy.None; // unbounded model_max_length
-        if (padding == PaddingStrategy.MaxLength && max is null) padding = PaddingStrategy.None; // as transformers (it warns)
-        return new Resolved(o.AddSpecialTokens, trunc, max, o.Stride, o.TruncationSide ?? TruncationSide, padding, o.PadToMultipleOf,
+        if (o.PaddingLength is < 0) throw new ArgumentOutOfRangeException(nameof(options), $"PaddingLength must not be negative, not {o.PaddingLength}");
+        int? padLength = o.PaddingLength ?? max;
+        if (padding == PaddingStrategy.MaxLength && padLength is null) padding = PaddingStrategy.None; // as transformers (it warns)
+        return new Resolved(o.AddSpecialTokens, trunc, max, o.Stride, o.TruncationSide ?? TruncationSide, padding, padLength, o.PadToMultipleOf,
             o.PaddingSide ?? PaddingSide, o.ReturnOverflowingTokens);
     }
 
@@ -208,7 +210,7 @@ public abstract class DebertaTokenizerBase
     {
         if (opts.Padding != PaddingStrategy.None && encs.Length > 0)
         {
-            int target = opts.Padding == PaddingStrategy.MaxLength ? opts.MaxLength!.Value : encs.Max(e => e.Count);
+            int target = opts.Padding == PaddingStrategy.MaxLength ? opts.PadLength!.Value : encs.Max(e => e.Count);
             if (opts.PadMultiple is int m && target % m != 0) target += m - target % m;
             string padToken = PadToken;
             int padId = PadTokenId;
@@ -275,30 +277,41 @@ public abstract class DebertaTokenizerBase
     }
 
     /// <summary>
-    /// The tokens a sequence keeps when tokenization stops once <paramref name="maxTokens"/> tokens are reached, as the
-    /// tokenizers library's <c>tokenize_with_limit</c> does: pre-tokens (word ids) are taken whole from the truncation
-    /// side; an added token counts but does not stop the walk (the next pre-token is still taken), any other pre-token
-    /// that brings the count to maxTokens is the last one.
+    /// The tokens a sequence keeps when tokenization stops once <paramref name="maxTokens"/> tokens are reached
+    /// (tokenizers' <c>tokenize_with_limit</c>), counted from the truncation side pre-token by pre-token (a pre-token is
+    /// a run of one word id): the limit is checked only after a pre-token the model tokenized, so an added token
+    /// matched in the text that reaches it is kept together with the next model pre-token (and any added tokens
+    /// between them).
     /// </summary>
     private EncodingBuilder LimitAtPreToken(EncodingBuilder e, int maxTokens, Side direction)
     {
         int n = e.Count;
-        if (n <= maxTokens) return e;
-        bool right = direction == Side.Right;
-        int total = 0, i = right ? 0 : n - 1, keep = 0;
-        while (right ? i < n : i >= 0)
+        if (n <= maxTokens || maxTokens == 0) return e;
+        bool Same(int i, int j) => e.Words[i] is int x && e.Words[j] is int y && x == y;
+        int total = 0;
+        if (direction == Side.Right)
         {
-            int j = i;                                                // the pre-token holding token i: [i, j] (or [j, i])
-            while ((right ? j + 1 < n : j - 1 >= 0) && e.Words[j] is int w && e.Words[right ? j + 1 : j - 1] == w) j += right ? 1 : -1;
-            int len = Math.Abs(j - i) + 1;
-            total += len;
-            keep += len;
-            bool added = len == 1 && Core.IsAddedId(e.Ids[i]);
-            i = j + (right ? 1 : -1);
-            if (!added && total >= maxTokens) break;
+            int end = 0;
+            while (end < n)
+            {
+                int start = end;
+                end++;
+                while (end < n && Same(end - 1, end)) end++;
+                total += end - start;
+                if (total >= maxTokens && !e.IsMatchedAddedToken(start)) break;
+            }
+            return end == n ? e : e.Slice(0, end);
         }
-        if (keep >= n) return e;
-        return right ? e.Slice(0, keep) : e.Slice(n - keep, n);
+        int begin = n;
+        while (begin > 0)
+        {
+            int stop = begin;
+            begin--;
+            while (begin > 0 && Same(begin - 1, begin)) begin--;
+            total += stop - begin;
+            if (total >= maxTokens && !e.IsMatchedAddedToken(begin)) break;
+        }
+        return begin == 0 ? e : e.Slice(begin, n);
     }
 
     /// <summary>

@@ -94,13 +94,13 @@ public sealed class DebertaTokenizer : DebertaTokenizerBase
         };
     }
 
+    /// <inheritdoc/>
+    private protected override bool PythonPairTruncation => true;
+
     /// <summary>
     /// transformers 4.x's slow decoding: tokens added outside the vocabulary (not special) are kept as they are and
     /// joined to the decoded text around them with spaces (<c>spaces_between_special_tokens=True</c>).
     /// </summary>
-    /// <inheritdoc/>
-    private protected override bool PythonPairTruncation => true;
-
     private protected override string DecodeCore(IEnumerable<int> ids, bool skipSpecialTokens, System.Text.DecoderFallback? fallback)
     {
         var legacy = Core.Added.Where(x => !x.Token.Special && x.Id >= Core.Model.VocabCount).Select(x => x.Id).ToHashSet();

@@ -13,6 +13,12 @@ internal sealed class EncodingBuilder
     public List<int?> Seq;
     public List<EncodingBuilder> Overflowing = [];
 
+    /// <summary>
+    /// Indices (ascending) of the added tokens matched in the text, or null when there are none. Set while a sequence is
+    /// encoded and read before it is truncated or post-processed (slices and merges do not carry it).
+    /// </summary>
+    public List<int>? AddedTokenIndices;
+
     public EncodingBuilder(int capacity = 16)
     {
         Ids = new(capacity); TypeIds = new(capacity); Tokens = new(capacity); Offsets = new(capacity);
@@ -26,6 +32,16 @@ internal sealed class EncodingBuilder
         Ids.Add(id); TypeIds.Add(typeId); Tokens.Add(token); Offsets.Add(offsets);
         Special.Add(special); Attention.Add(1); Words.Add(word); Seq.Add(seq);
     }
+
+    /// <summary>Appends an added token matched in the text (a pre-token of its own that the model did not tokenize).</summary>
+    public void AddMatchedAddedToken(int id, int typeId, string token, (int, int) offsets, int? word, int? seq)
+    {
+        (AddedTokenIndices ??= []).Add(Ids.Count);
+        Add(id, typeId, token, offsets, 0, word, seq);
+    }
+
+    /// <summary>Whether token <paramref name="index"/> is an added token matched in the text (see <see cref="AddedTokenIndices"/>).</summary>
+    public bool IsMatchedAddedToken(int index) => AddedTokenIndices is { } a && a.BinarySearch(index) >= 0;
 
     /// <summary>Inserts a special token at <paramref name="index"/>.</summary>
     public void Insert(int index, int id, int typeId, string token)

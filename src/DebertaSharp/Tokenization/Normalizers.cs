@@ -27,22 +27,6 @@ internal abstract class Normalizer
     /// <summary>Normalizes <paramref name="text"/> whose chars align to [<paramref name="starts"/>[i], <paramref name="ends"/>[i]).</summary>
     public abstract (string Text, int[] Starts, int[] Ends) Apply(string text, int[] starts, int[] ends);
 
-    /// <summary>Normalizes a segment of the original input that starts at original index <paramref name="origin"/>.</summary>
-    public WorkText Normalize(string segment, int origin)
-    {
-        var s = new int[segment.Length];
-        var e = new int[segment.Length];
-        for (int i = 0; i < segment.Length; i++)
-        {
-            s[i] = origin + i;
-            e[i] = origin + i + 1;
-            if (char.IsHighSurrogate(segment[i]) && i + 1 < segment.Length && char.IsLowSurrogate(segment[i + 1])) e[i] = origin + i + 2;
-            if (char.IsLowSurrogate(segment[i]) && i > 0 && char.IsHighSurrogate(segment[i - 1])) s[i] = origin + i - 1;
-        }
-        var (t, ns, ne) = Apply(segment, s, e);
-        return new WorkText(t, ns, ne, origin);
-    }
-
     /// <summary>Splits text into chunks of one code point followed by its combining marks.</summary>
     protected static IEnumerable<(int Start, int End)> Chunks(string text)
     {
@@ -61,13 +45,45 @@ internal abstract class Normalizer
         }
     }
 
-    /// <summary>Maps chunks through <paramref name="map"/>, aligning every output char to its whole chunk.</summary>
-    protected static (string, int[], int[]) MapChunks(string text, int[] starts, int[] ends, Func<string, string> map)
+    /// <summary>
+    /// Joins neighbouring chunks whose mapping is not the concatenation of their own mappings: characters that are
+    /// not combining marks but still compose with what precedes them (Hangul jamo into a syllable under NFC, a
+    /// half-width voiced sound mark into its kana under NFKC).
+    /// </summary>
+    private static IEnumerable<(int Start, int End)> JoinInteracting(string text, Func<string, string> map)
+    {
+        int gs = -1, ge = -1;
+        string? mapped = null;
+        foreach (var (a, b) in Chunks(text))
+        {
+            if (gs >= 0)
+            {
+                string joined = map(text[gs..b]);
+                if (joined != mapped + map(text[a..b]))
+                {
+                    ge = b;
+                    mapped = joined;
+                    continue;
+                }
+                yield return (gs, ge);
+            }
+            gs = a;
+            ge = b;
+            mapped = map(text[a..b]);
+        }
+        if (gs >= 0) yield return (gs, ge);
+    }
+
+    /// <summary>
+    /// Maps chunks through <paramref name="map"/>, aligning every output char to its whole chunk; with
+    /// <paramref name="joinInteracting"/>, chunks that compose with each other are mapped together.
+    /// </summary>
+    protected static (string, int[], int[]) MapChunks(string text, int[] starts, int[] ends, Func<string, string> map, bool joinInteracting = false)
     {
         var sb = new StringBuilder(text.Length);
         var ns = new List<int>(text.Length);
         var ne = new List<int>(text.Length);
-        foreach (var (a, b) in Chunks(text))
+        foreach (var (a, b) in joinInteracting ? JoinInteracting(text, map) : Chunks(text))
         {
             string chunk = text[a..b];
             string m = map(chunk);
@@ -109,7 +125,7 @@ internal sealed class UnicodeNormalizer(NormalizationForm form) : Normalizer
     }
 
     public override (string, int[], int[]) Apply(string text, int[] starts, int[] ends) =>
-        text.IsNormalized(form) ? (text, starts, ends) : MapChunks(text, starts, ends, c => c.Normalize(form));
+        text.IsNormalized(form) ? (text, starts, ends) : MapChunks(text, starts, ends, c => c.Normalize(form), joinInteracting: true);
 }
 
 /// <summary>Lower-casing, code point by code point as Rust's <c>char::to_lowercase</c> (İ becomes i + U+0307).</summary>

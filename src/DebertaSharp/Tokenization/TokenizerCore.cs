@@ -82,14 +82,24 @@ internal sealed class TokenizerCore
 
     private void Rebuild()
     {
-        _rawMatcher = AddedMatcher.Create(_added.Where(x => !x.Token.Normalized || Normalizer is null));
-        _normMatcher = Normalizer is null ? null : AddedMatcher.Create(_added.Where(x => x.Token.Normalized));
+        // tokenizers extracts the added tokens that are not normalized from the raw text first, then the normalized
+        // ones (in their normalized form) from the normalized pieces left, with or without a normalizer. transformers'
+        // Python tokenizer matches every added token in one pass.
+        bool onePass = SlowPrefixRules && Normalizer is null;
+        _rawMatcher = AddedMatcher.Create(_added.Where(x => onePass || !x.Token.Normalized));
+        _normMatcher = onePass ? null : AddedMatcher.Create(_added.Where(x => x.Token.Normalized)
+            .Select(x => (x.Token with { Content = NormalizeContent(x.Token.Content) }, x.Id))
+            .Where(x => x.Item1.Content.Length > 0));
     }
 
-    public bool IsSpecialId(int id) => _idToAdded.TryGetValue(id, out var t) && t.Special;
+    /// <summary>
+    /// The form a normalized added token is matched in: its content through the normalizer, since it is looked for in
+    /// normalized text (tokenizers builds its normalized trie the same way).
+    /// </summary>
+    private string NormalizeContent(string content) =>
+        Normalizer is null ? content : Normalizer.Apply(content, new int[content.Length], new int[content.Length]).Text;
 
-    /// <summary>Whether <paramref name="id"/> is an added token's (text matching it is split off before pre-tokenization).</summary>
-    public bool IsAddedId(int id) => _idToAdded.ContainsKey(id);
+    public bool IsSpecialId(int id) => _idToAdded.TryGetValue(id, out var t) && t.Special;
 
     public string? IdToToken(int id) => _idToAdded.TryGetValue(id, out var t) ? t.Content : Model.IdToToken(id);
 
@@ -105,7 +115,7 @@ internal sealed class TokenizerCore
         int wordCounter = 0;
         var ctx = new Ctx(output, cpMap, seqIndex, forcedWord);
 
-        bool slowPrefix = SlowPrefixRules && (AddPrefixSpace || isWord) && text.Length > 0 && !char.IsWhiteSpace(text[0]);
+        bool slowPrefix = SlowPrefixRules && (AddPrefixSpace || isWord) && text.Length > 0 && !IsPythonSpace(text[0]);
         if (slowPrefix)
         {
             // One virtual leading space aligned to the first char.
@@ -123,6 +133,12 @@ internal sealed class TokenizerCore
         }
         EncodeSegments(new WorkText(text, null, null, 0), ctx, ref wordCounter);
     }
+
+    /// <summary>
+    /// Python's <c>str.isspace</c> for one char, which the slow tokenizer's prefix-space rule uses: .NET's white space
+    /// plus the information separators U+001C..U+001F (bidirectional class B or S).
+    /// </summary>
+    private static bool IsPythonSpace(char c) => char.IsWhiteSpace(c) || c is >= '\u001C' and <= '\u001F';
 
     private readonly record struct Ctx(EncodingBuilder Out, int[]? CpMap, int Seq, int? ForcedWord);
 
@@ -145,7 +161,7 @@ internal sealed class TokenizerCore
 
     private void EncodeNormalizable(WorkText wt, int s, int e, Ctx ctx, ref int word)
     {
-        if (Normalizer is null)
+        if (Normalizer is null && _normMatcher is null)
         {
             PreTokenize(wt, s, e, ctx, ref word);
             return;
@@ -155,7 +171,7 @@ internal sealed class TokenizerCore
         var baseStarts = new int[seg.Length];
         var baseEnds = new int[seg.Length];
         for (int i = 0; i < seg.Length; i++) { baseStarts[i] = wt.OrigStart(s + i); baseEnds[i] = wt.OrigEnd(s + i + 1); }
-        var (nt, ns, ne) = Normalizer.Apply(seg, baseStarts, baseEnds);
+        var (nt, ns, ne) = Normalizer is null ? (seg, baseStarts, baseEnds) : Normalizer.Apply(seg, baseStarts, baseEnds);
         var nwt = new WorkText(nt, ns, ne, 0);
         int cursor = 0;
         if (_normMatcher is not null)
@@ -173,16 +189,16 @@ internal sealed class TokenizerCore
     private void EmitAdded(WorkText wt, int id, int s, int e, Ctx ctx, ref int word)
     {
         var off = (Cp(ctx.CpMap, wt.OrigStart(s)), Cp(ctx.CpMap, wt.OrigEnd(e)));
-        ctx.Out.Add(id, ctx.Seq, AddedTokenStringIsContent ? _idToAdded[id].Content : wt.Text[s..e], off, 0, ctx.ForcedWord ?? word, ctx.Seq);
+        ctx.Out.AddMatchedAddedToken(id, ctx.Seq, AddedTokenStringIsContent ? _idToAdded[id].Content : wt.Text[s..e], off, ctx.ForcedWord ?? word, ctx.Seq);
         word++;
     }
 
     private static int Cp(int[]? map, int utf16) => map is null ? utf16 : map[utf16];
 
-    /// <summary>Pre-tokenizes working range [s, e) and runs the model on each piece.</summary>
     /// <summary>General pre-tokenizer steps (Split, then optionally ByteLevel last); null for the fast path.</summary>
     public SplitStep[]? SplitSteps { get; init; }
 
+    /// <summary>Pre-tokenizes working range [s, e) and runs the model on each piece.</summary>
     private void PreTokenize(WorkText wt, int s, int e, Ctx ctx, ref int word)
     {
         if (SplitSteps is not null) { PreTokenizeGeneral(wt, s, e, ctx, ref word); return; }
@@ -413,7 +429,7 @@ internal sealed class AddedMatcher
             cursor = stop;
             if (tok.SingleWord)
             {
-                bool startOk = start == 0 || !IsWordChar(text, start - 1);
+                bool startOk = start == 0 || !IsWordChar(text, char.IsLowSurrogate(text[start - 1]) && start >= 2 && char.IsHighSurrogate(text[start - 2]) ? start - 2 : start - 1);
                 bool stopOk = stop == text.Length || !IsWordChar(text, stop);
                 if (!startOk || !stopOk) continue;
             }
@@ -434,7 +450,25 @@ internal sealed class AddedMatcher
         return result;
     }
 
-    private static bool IsWordChar(string s, int i) => char.IsLetterOrDigit(s[i]) || s[i] == '_';
+    /// <summary>
+    /// Whether the code point at <paramref name="i"/> is a word character for <c>single_word</c>: the Rust regex
+    /// <c>\w</c> that tokenizers uses (letters, letter numbers, marks, decimal digits, connector punctuation, ZWNJ/ZWJ).
+    /// </summary>
+    private static bool IsWordChar(string s, int i)
+    {
+        int cp = char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]) ? char.ConvertToUtf32(s[i], s[i + 1]) : s[i];
+        if (cp is 0x200C or 0x200D) return true;
+        return System.Globalization.CharUnicodeInfo.GetUnicodeCategory(cp) switch
+        {
+            System.Globalization.UnicodeCategory.UppercaseLetter or System.Globalization.UnicodeCategory.LowercaseLetter
+                or System.Globalization.UnicodeCategory.TitlecaseLetter or System.Globalization.UnicodeCategory.ModifierLetter
+                or System.Globalization.UnicodeCategory.OtherLetter or System.Globalization.UnicodeCategory.LetterNumber
+                or System.Globalization.UnicodeCategory.NonSpacingMark or System.Globalization.UnicodeCategory.SpacingCombiningMark
+                or System.Globalization.UnicodeCategory.EnclosingMark or System.Globalization.UnicodeCategory.DecimalDigitNumber
+                or System.Globalization.UnicodeCategory.ConnectorPunctuation => true,
+            _ => false,
+        };
+    }
 }
 
 /// <summary>tokenizers' <c>Split</c> pre-tokenizer: a pattern, a delimiter behaviour and <c>invert</c>.</summary>

@@ -140,7 +140,9 @@ internal static class TokenizerJson
                     throw new TokenizerFormatException(P("added_tokens"), $"added token {o.ToJsonString()} needs a non-negative integer 'id'");
                 var t = TokenizerConfig.ParseToken(o, P("added_tokens"), "added_tokens", special: false)!;
                 t = t with { Special = TokenizerConfig.Bool(o, "special", path) ?? false, Normalized = TokenizerConfig.Bool(o, "normalized", path) ?? true };
-                core.AddToken(t, id);
+                // As tokenizers: the id is the model's when the content is in the vocabulary, else the next free one;
+                // the file's "id" only has to be well-formed (tokenizers warns when it differs).
+                core.AddToken(t);
             }
         }
         else if (root["added_tokens"] is not null) throw new TokenizerFormatException(P("added_tokens"), "must be an array");
@@ -182,8 +184,8 @@ internal static class TokenizerJson
                     defaults = defaults with { Padding = PaddingStrategy.Longest, PadToMultipleOf = multiple, PaddingSide = padSide };
                     break;
                 case JsonObject fo when fo["Fixed"] is JsonValue fv && fv.TryGetValue(out int fixedLen):
-                    defaults = defaults with { Padding = PaddingStrategy.MaxLength, MaxLength = defaults.MaxLength ?? fixedLen, PadToMultipleOf = multiple, PaddingSide = padSide };
-                    if (defaults.MaxLength != fixedLen) defaults = defaults with { MaxLength = Math.Min(defaults.MaxLength!.Value, fixedLen) };
+                    // The padding length is its own: the truncation section's max_length (if any) stays as it is.
+                    defaults = defaults with { Padding = PaddingStrategy.MaxLength, PaddingLength = fixedLen, PadToMultipleOf = multiple, PaddingSide = padSide };
                     break;
                 default:
                     throw new TokenizerFormatException(P("padding.strategy"), $"padding strategy {pd["strategy"]!.ToJsonString()} is not supported");
@@ -334,7 +336,7 @@ internal static class TokenizerJson
         root["padding"] = defaults is { Padding: not PaddingStrategy.None } p
             ? new JsonObject
             {
-                ["strategy"] = p.Padding == PaddingStrategy.Longest ? JsonValue.Create("BatchLongest") : new JsonObject { ["Fixed"] = p.MaxLength ?? 512 },
+                ["strategy"] = p.Padding == PaddingStrategy.Longest ? JsonValue.Create("BatchLongest") : new JsonObject { ["Fixed"] = p.PaddingLength ?? p.MaxLength ?? 512 },
                 ["direction"] = p.PaddingSide == Side.Left ? "Left" : "Right",
                 ["pad_to_multiple_of"] = p.PadToMultipleOf,
                 ["pad_id"] = padId,

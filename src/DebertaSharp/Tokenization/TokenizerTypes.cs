@@ -73,6 +73,13 @@ public sealed record EncodeOptions
     /// <summary>Padding strategy. Default none.</summary>
     public PaddingStrategy Padding { get; init; } = PaddingStrategy.None;
 
+    /// <summary>
+    /// Length that <see cref="PaddingStrategy.MaxLength"/> pads to when it differs from the truncation length (a
+    /// tokenizer.json <c>padding</c> section with a <c>Fixed</c> length, independent of its <c>truncation</c>
+    /// section's <c>max_length</c>); null pads to <see cref="MaxLength"/>.
+    /// </summary>
+    public int? PaddingLength { get; init; }
+
     /// <summary>Round the padded length up to a multiple of this.</summary>
     public int? PadToMultipleOf { get; init; }
 

@@ -150,11 +150,30 @@ public class NormalizerTests
         {
             var tok = WithNormalizer(dir, """{"type":"NFKC"}""");
             Assert.Equal(TokenizerFixtures.Fast("prefix0").Encode("12 A").Ids, tok.Encode("\uFF11\uFF12 \uFF21").Ids);
+            // Half-width KA + half-width voiced sound mark: compatibility forms U+30AB U+3099, composed to GA U+30AC.
+            // U+FF9E is a modifier letter, not a combining mark, so it must still be normalized with the KA.
+            var ga = tok.Encode("\uFF76\uFF9E", null, new EncodeOptions { AddSpecialTokens = false });
+            Assert.Equal(TokenizerFixtures.Fast("prefix0").Encode("\u30AC", null, new EncodeOptions { AddSpecialTokens = false }).Ids, ga.Ids);
+            Assert.All(ga.Offsets, o => Assert.Equal((0, 2), o));
         }
         else
         {
             var e = Assert.Throws<TokenizerFormatException>(() => WithNormalizer(dir, """{"type":"NFKC"}"""));
             Assert.Contains("NFKC", e.Message);
         }
+    }
+
+    [Fact]
+    public void Nfc_ComposesHangulJamo()
+    {
+        // Conjoining jamo are letters (not combining marks) yet compose: L U+1100 + V U+1161 + T U+11A8 is
+        // U+AC00 + (0 * 21 + 0) * 28 + 1 = U+AC01 by Unicode's Hangul composition.
+        if (!UnicodeNormalizer.Available(System.Text.NormalizationForm.FormC)) return;
+        using var dir = TestPaths.TempDir();
+        var tok = WithNormalizer(dir, """{"type":"NFC"}""");
+        var noSpecials = new EncodeOptions { AddSpecialTokens = false };
+        var enc = tok.Encode("x \u1100\u1161\u11A8", null, noSpecials);
+        Assert.Equal(TokenizerFixtures.Fast("prefix0").Encode("x \uAC01", null, noSpecials).Ids, enc.Ids);
+        Assert.Equal((1, 5), (enc.Offsets[1].Start, enc.Offsets[^1].End));
     }
 }
