@@ -2,21 +2,13 @@ using System.Text.Json.Nodes;
 using TorchSharp;
 using static TorchSharp.torch;
 
+using static DebertaSharp.Tests.Modeling.TinyConfigs;
+
 namespace DebertaSharp.Tests.Modeling;
 
 /// <summary>config.json semantics found in review: id2label decides num_labels, Hugging Face's own validation, floats written as Python writes them, config errors naming their file.</summary>
 public sealed class ConfigReviewTests
 {
-    private static DebertaConfig Tiny(Func<DebertaConfig, DebertaConfig>? edit = null)
-    {
-        var c = new DebertaConfig
-        {
-            VocabSize = 40, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 20,
-            MaxPositionEmbeddings = 16, RelativeAttention = true, PosAttType = ["c2p", "p2c"],
-        };
-        return edit is null ? c : edit(c);
-    }
-
     [Fact]
     public void Id2Label_Decides_NumLabels_Over_A_Conflicting_Num_Labels()
     {

@@ -2,21 +2,13 @@ using DebertaSharp.Serialization;
 using TorchSharp;
 using static TorchSharp.torch;
 
+using static DebertaSharp.Tests.Modeling.TinyConfigs;
+
 namespace DebertaSharp.Tests.Modeling;
 
 /// <summary>Head layouts the fixtures do not cover: untied legacy decoder, legacy head with embed_proj, head checks.</summary>
 public sealed class HeadVariantTests
 {
-    private static DebertaConfig Tiny(Func<DebertaConfig, DebertaConfig>? edit = null)
-    {
-        var c = new DebertaConfig
-        {
-            VocabSize = 40, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 20,
-            MaxPositionEmbeddings = 16, RelativeAttention = true, PosAttType = ["c2p", "p2c"],
-        };
-        return edit is null ? c : edit(c);
-    }
-
     [Fact]
     public void Untied_Legacy_Decoder_Is_Its_Own_Weight_And_Round_Trips()
     {

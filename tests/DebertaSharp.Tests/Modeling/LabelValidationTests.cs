@@ -1,21 +1,13 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
+using static DebertaSharp.Tests.Modeling.TinyConfigs;
+
 namespace DebertaSharp.Tests.Modeling;
 
 /// <summary>Labels are checked before the native losses index with them: wrong shapes and ids are argument errors naming the input and value.</summary>
 public sealed class LabelValidationTests
 {
-    private static DebertaConfig Tiny(Func<DebertaConfig, DebertaConfig>? edit = null)
-    {
-        var c = new DebertaConfig
-        {
-            VocabSize = 40, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 20,
-            MaxPositionEmbeddings = 16, RelativeAttention = true, PosAttType = ["c2p", "p2c"],
-        };
-        return edit is null ? c : edit(c);
-    }
-
     [Fact]
     public void Bad_Labels_Are_Argument_Errors_Naming_The_Input_And_Value()
     {
