@@ -127,7 +127,7 @@ internal sealed class DisentangledSelfAttention : nn.Module
         var scores = matmul(q, k.transpose(-1, -2));                                     // [B, heads, L, L]
 
         if (_relative && ctx.RelEmbeddings is not null && (_c2p || _p2c))
-            scores = scores + RelativeScores(q, k, ctx, b, l);                           // [B, heads, L, L]
+            AddRelativeScores(scores, q, k, ctx, b, l);                                  // [B, heads, L, L], in place
 
         if (head_logits_proj is not null)
             scores = head_logits_proj.forward(scores.permute(0, 2, 3, 1)).permute(0, 3, 1, 2); // mix heads: [B, L, L, heads]
@@ -148,16 +148,15 @@ internal sealed class DisentangledSelfAttention : nn.Module
 
     /// <summary>
     /// c2p[i, j] = q_i · pos_proj(R)[r] and p2c[i, j] = k_j · (pos_q_proj(R)[r] / scale), r = clamp(i - j + s, 0, 2s - 1),
-    /// summed. When L == span no clamping happens and both are read from the [L, 2s] products through strided views
+    /// added to <paramref name="scores"/> in place. When L == span no clamping happens and both are read from the [L, 2s] products through strided views
     /// (row i of c2p is a contiguous run of the product with reversed positions, row j of p2cᵀ one of the plain product):
     /// no index tensors. Otherwise (L > max_relative_positions) they are gathered with the clamped indices.
     /// </summary>
-    private Tensor RelativeScores(Tensor q, Tensor k, AttentionContext ctx, long b, long l)
+    private void AddRelativeScores(Tensor scores, Tensor q, Tensor k, AttentionContext ctx, long b, long l)
     {
         var rel = nn.functional.dropout(ctx.RelEmbeddings!, _posDropout, training);      // [2s, H]
         long twoSpan = rel.shape[0];
         bool strided = ctx.StridedRelative;
-        Tensor? score = null;
         if (pos_proj is not null)
         {
             var posKey = Project(pos_proj, _posKeyCache, rel, ctx);                      // [2s, H]
@@ -165,9 +164,9 @@ internal sealed class DisentangledSelfAttention : nn.Module
             var keyT = posKey.view(twoSpan, _heads, _headSize).permute(1, 2, 0);          // [heads, d, 2s]
             var c2p = matmul(q, keyT).contiguous();                                      // [B, heads, L, 2s]
             // strided: c2p[i, j] = flipped[i, L - 1 - i + j] at offset i (2L - 1) + L - 1 + j of each [L, 2L] block.
-            score = strided
+            scores.add_(strided
                 ? c2p.as_strided([b, _heads, l, l], [_heads * l * twoSpan, l * twoSpan, twoSpan - 1, 1], c2p.storage_offset() + l - 1)
-                : c2p.gather(-1, ctx.C2PIndex!.expand(b, _heads, l, l));                  // [B, heads, L, L]
+                : c2p.gather(-1, ctx.C2PIndex!.expand(b, _heads, l, l)));                 // [B, heads, L, L]
         }
         if (pos_q_proj is not null)
         {
@@ -178,9 +177,8 @@ internal sealed class DisentangledSelfAttention : nn.Module
             var p2cT = strided
                 ? p2c.as_strided([b, _heads, l, l], [_heads * l * twoSpan, l * twoSpan, twoSpan - 1, 1], p2c.storage_offset() + l)
                 : p2c.gather(-1, ctx.P2CIndex!.expand(b, _heads, l, l));                  // [B, heads, L(j), L(i)]
-            score = score is null ? p2cT.transpose(-1, -2) : score + p2cT.transpose(-1, -2);
+            scores.add_(p2cT.transpose(-1, -2));
         }
-        return score!;
     }
 
     /// <summary>
