@@ -1,0 +1,189 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace DebertaSharp.Training;
+
+/// <summary>
+/// AdamW with decoupled weight decay, step for step as torch's <c>torch.optim.AdamW</c> (its single-tensor CPU path):
+/// <c>p ← p·(1 − lr·wd)</c>, <c>m ← lerp(m, g, 1 − β1)</c>, <c>v ← β2·v + (1 − β2)·g²</c>,
+/// <c>p ← p − lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)</c>. Parameters are grouped by Hugging Face's rule (no decay
+/// for biases and LayerNorm weights, <c>Trainer.get_decay_parameter_names</c>); state is kept per parameter name so
+/// that it can be saved and restored with a checkpoint.
+/// </summary>
+internal sealed class AdamW : IDisposable
+{
+    private sealed class Slot(string name, Parameter param, bool decay)
+    {
+        public string Name { get; } = name;
+        public Parameter Param { get; } = param;
+        public bool Decay { get; } = decay;
+        public Tensor? ExpAvg;
+        public Tensor? ExpAvgSq;
+        public long Step;
+    }
+
+    private readonly List<Slot> _slots;
+
+    public AdamW(IEnumerable<(string Name, Parameter Param)> parameters, double lr, double beta1, double beta2, double eps, double weightDecay)
+    {
+        _slots = [.. parameters.Where(p => p.Param.requires_grad).Select(p => new Slot(p.Name, p.Param, Decays(p.Name)))];
+        LearningRate = lr;
+        Beta1 = beta1;
+        Beta2 = beta2;
+        Eps = eps;
+        WeightDecay = weightDecay;
+    }
+
+    /// <summary>The learning rate of the next step (set by the scheduler).</summary>
+    public double LearningRate { get; set; }
+    public double Beta1 { get; }
+    public double Beta2 { get; }
+    public double Eps { get; }
+    public double WeightDecay { get; }
+
+    /// <summary>Names of the parameters that get weight decay.</summary>
+    public IEnumerable<string> DecayedNames => _slots.Where(s => s.Decay).Select(s => s.Name);
+
+    /// <summary>
+    /// Hugging Face's <c>get_decay_parameter_names</c>: every parameter except those whose name contains <c>bias</c>
+    /// (DeBERTa's <c>q_bias</c>/<c>v_bias</c> included) and the weights of LayerNorm modules (DeBERTa's own LayerNorm
+    /// class included: the current rule also matches <c>layernorm</c> in the lower-cased name).
+    /// </summary>
+    public static bool Decays(string name) =>
+        !name.Contains("bias", StringComparison.Ordinal) && !name.Contains("layernorm", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>One optimizer step over every parameter that has a gradient.</summary>
+    public void Step()
+    {
+        using var _ = no_grad();
+        foreach (var s in _slots)
+        {
+            var grad = s.Param.grad;
+            if (grad is null) continue;
+            using var scope = NewDisposeScope();
+            if (s.ExpAvg is null)
+            {
+                s.ExpAvg = zeros_like(s.Param).DetachFromDisposeScope();
+                s.ExpAvgSq = zeros_like(s.Param).DetachFromDisposeScope();
+            }
+            s.Step++;
+            double wd = s.Decay ? WeightDecay : 0.0;
+            if (wd != 0) s.Param.mul_(1 - LearningRate * wd);
+            s.ExpAvg.lerp_(grad, 1 - Beta1);
+            s.ExpAvgSq!.mul_(Beta2).addcmul_(grad, grad, 1 - Beta2);
+            double biasCorrection1 = 1 - Math.Pow(Beta1, s.Step);
+            double biasCorrection2 = 1 - Math.Pow(Beta2, s.Step);
+            double stepSize = LearningRate / biasCorrection1;
+            var denom = (s.ExpAvgSq.sqrt() / Math.Sqrt(biasCorrection2)).add_(Eps);
+            s.Param.addcdiv_(s.ExpAvg, denom, -stepSize);
+        }
+    }
+
+    /// <summary>Sets every gradient to None (torch's <c>zero_grad(set_to_none=True)</c>).</summary>
+    public void ZeroGrad()
+    {
+        foreach (var s in _slots)
+        {
+            var g = s.Param.grad;
+            if (g is not null)
+            {
+                s.Param.grad = null;
+                g.Dispose();
+            }
+        }
+    }
+
+    /// <summary>The state tensors by name (<c>exp_avg.NAME</c>, <c>exp_avg_sq.NAME</c>) and the step counts.</summary>
+    public (Dictionary<string, Tensor> Tensors, Dictionary<string, long> Steps) StateDict()
+    {
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var steps = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var s in _slots)
+        {
+            if (s.ExpAvg is null) continue;
+            tensors["exp_avg." + s.Name] = s.ExpAvg;
+            tensors["exp_avg_sq." + s.Name] = s.ExpAvgSq!;
+            steps[s.Name] = s.Step;
+        }
+        return (tensors, steps);
+    }
+
+    /// <summary>Restores a state saved by <see cref="StateDict"/>; copies the tensors.</summary>
+    /// <exception cref="InvalidDataException">A parameter's state is missing or mis-shaped.</exception>
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, long> steps, string source)
+    {
+        foreach (var s in _slots)
+        {
+            if (!steps.TryGetValue(s.Name, out long step)) { s.ExpAvg?.Dispose(); s.ExpAvgSq?.Dispose(); s.ExpAvg = s.ExpAvgSq = null; s.Step = 0; continue; }
+            if (!tensors.TryGetValue("exp_avg." + s.Name, out var m) || !tensors.TryGetValue("exp_avg_sq." + s.Name, out var v))
+                throw new InvalidDataException($"{source}: optimizer state of '{s.Name}' is missing");
+            if (!m.shape.SequenceEqual(s.Param.shape) || !v.shape.SequenceEqual(s.Param.shape))
+                throw new InvalidDataException($"{source}: optimizer state of '{s.Name}' has shape [{string.Join(", ", m.shape)}], the parameter [{string.Join(", ", s.Param.shape)}]");
+            s.ExpAvg?.Dispose();
+            s.ExpAvgSq?.Dispose();
+            s.ExpAvg = m.to(s.Param.dtype).clone().DetachFromDisposeScope();
+            s.ExpAvgSq = v.to(s.Param.dtype).clone().DetachFromDisposeScope();
+            s.Step = step;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var s in _slots)
+        {
+            s.ExpAvg?.Dispose();
+            s.ExpAvgSq?.Dispose();
+            s.ExpAvg = s.ExpAvgSq = null;
+        }
+    }
+}
+
+/// <summary>
+/// The learning-rate schedules of Hugging Face's <c>optimization.py</c> (<c>get_scheduler</c>): a multiplier of the
+/// initial learning rate for each step, as torch's <c>LambdaLR</c> applies it (step 0 uses the multiplier of 0).
+/// </summary>
+public static class LearningRateSchedules
+{
+    /// <summary>The multiplier of the initial learning rate at <paramref name="step"/>.</summary>
+    /// <param name="type">The schedule.</param>
+    /// <param name="step">Optimizer steps taken so far.</param>
+    /// <param name="warmupSteps">Warmup steps.</param>
+    /// <param name="totalSteps">Total optimizer steps of the run.</param>
+    /// <param name="initialLearningRate">The initial learning rate (the polynomial schedule needs it).</param>
+    public static double Multiplier(SchedulerType type, int step, int warmupSteps, int totalSteps, double initialLearningRate)
+    {
+        // get_constant_schedule_with_warmup / get_linear_schedule_with_warmup / ...: the shared warmup branch.
+        if (type != SchedulerType.Constant && step < warmupSteps)
+            return step / (double)Math.Max(1, warmupSteps);
+        switch (type)
+        {
+            case SchedulerType.Constant:
+            case SchedulerType.ConstantWithWarmup:
+                return 1.0;
+            case SchedulerType.Linear:
+                return Math.Max(0.0, (totalSteps - step) / (double)Math.Max(1, totalSteps - warmupSteps));
+            case SchedulerType.Cosine:
+            {
+                // num_cycles = 0.5: half a cosine from 1 to 0.
+                double progress = (step - warmupSteps) / (double)Math.Max(1, totalSteps - warmupSteps);
+                return Math.Max(0.0, 0.5 * (1.0 + Math.Cos(Math.PI * 0.5 * 2.0 * progress)));
+            }
+            default:
+            {
+                // get_polynomial_decay_schedule_with_warmup(lr_end=1e-7, power=1.0).
+                const double lrEnd = 1e-7, power = 1.0;
+                if (step > totalSteps) return lrEnd / initialLearningRate;
+                double range = initialLearningRate - lrEnd;
+                int decaySteps = totalSteps - warmupSteps;
+                double pctRemaining = 1 - (step - warmupSteps) / (double)decaySteps;
+                double decay = range * Math.Pow(pctRemaining, power) + lrEnd;
+                return decay / initialLearningRate;
+            }
+        }
+    }
+
+    /// <summary>The learning rate used by optimizer step <paramref name="step"/> (0-based).</summary>
+    public static double LearningRate(SchedulerType type, double initialLearningRate, int step, int warmupSteps, int totalSteps) =>
+        initialLearningRate * Multiplier(type, step, warmupSteps, totalSteps, initialLearningRate);
+}

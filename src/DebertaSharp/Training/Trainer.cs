@@ -1,0 +1,712 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using DebertaSharp.Serialization;
+using DebertaSharp.Tokenization;
+using Microsoft.Extensions.Logging;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DebertaSharp.Training;
+
+/// <summary>What <see cref="Trainer.Train"/> returns (Hugging Face's <c>TrainOutput</c>).</summary>
+/// <param name="GlobalStep">Optimizer steps taken.</param>
+/// <param name="TrainingLoss">Mean training loss over the run.</param>
+/// <param name="Metrics"><c>train_runtime</c>, <c>train_samples_per_second</c>, <c>train_steps_per_second</c>, <c>total_flos</c>, <c>train_loss</c>, <c>epoch</c>.</param>
+public sealed record TrainOutput(int GlobalStep, double TrainingLoss, IReadOnlyDictionary<string, double> Metrics);
+
+/// <summary>
+/// Predictions of an evaluation or prediction pass, one entry per feature in dataset order, trimmed to the feature's
+/// own length: sequence classification <c>[num_labels]</c> logits; token classification <c>[L · num_labels]</c>
+/// logits (row-major); question answering start logits <c>[L]</c> (<see cref="EndLogits"/> the end logits); masked LM
+/// the arg-max token id of each position <c>[L]</c> (Hugging Face's run_mlm <c>preprocess_logits_for_metrics</c>).
+/// </summary>
+/// <param name="Features">The features predicted.</param>
+/// <param name="Predictions">Per feature, as above.</param>
+/// <param name="EndLogits">Question answering end logits per feature; null for other heads.</param>
+/// <param name="Width">Values per position: num_labels for token classification, else the row length.</param>
+public sealed record EvalPrediction(IReadOnlyList<TrainingFeature> Features, IReadOnlyList<float[]> Predictions, IReadOnlyList<float[]>? EndLogits, int Width);
+
+/// <summary>What <see cref="Trainer.Predict"/> returns (Hugging Face's <c>PredictionOutput</c>).</summary>
+/// <param name="Predictions">The predictions, see <see cref="EvalPrediction"/>.</param>
+/// <param name="Metrics">Prefixed metrics (loss and computed metrics where the features have labels, speed).</param>
+public sealed record PredictionOutput(EvalPrediction Predictions, IReadOnlyDictionary<string, double> Metrics);
+
+/// <summary>Progress after each optimizer step.</summary>
+/// <param name="GlobalStep">Optimizer steps taken.</param>
+/// <param name="MaxSteps">Optimizer steps of the run.</param>
+/// <param name="Epoch">Fractional epoch.</param>
+/// <param name="Loss">Mean loss of the step's micro-batches.</param>
+/// <param name="LearningRate">The learning rate after the scheduler step (what Hugging Face logs).</param>
+/// <param name="GradNorm">The gradient norm before clipping, when clipping is on.</param>
+/// <param name="SamplesPerSecond">Training examples per second since the run (or resume) started.</param>
+/// <param name="Elapsed">Time since the run (or resume) started.</param>
+/// <param name="Remaining">Estimated time to the end.</param>
+public sealed record TrainerProgress(int GlobalStep, int MaxSteps, double Epoch, double Loss, double LearningRate, double? GradNorm,
+    double SamplesPerSecond, TimeSpan Elapsed, TimeSpan Remaining);
+
+/// <summary>
+/// Fine-tunes a DeBERTa model as Hugging Face's <c>Trainer</c> (transformers 4.x) does: seeded shuffling identical to
+/// accelerate's seedable sampler (epoch e's order is <c>randperm(n)</c> on a generator seeded with seed + e), gradient
+/// accumulation, clipping, AdamW without decay for biases and LayerNorm weights, the learning-rate schedules, logging,
+/// evaluation and checkpoints (<c>output_dir/checkpoint-N</c>) on the same steps, best-model tracking, early stopping
+/// and exact resumption. Cancelling the token stops after the current optimizer step and saves a checkpoint.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private static readonly Regex CheckpointName = new(@"^checkpoint-(\d+)$", RegexOptions.CultureInvariant);
+
+    private readonly ILogger? _logger;
+    private AdamW? _optimizer;
+    private int _schedulerStep;
+    private int _warmupSteps;
+    private double _totalLossScalar;
+
+    /// <summary>Creates a trainer.</summary>
+    /// <param name="model">The model (trained in place).</param>
+    /// <param name="args">The training options.</param>
+    /// <param name="collator">Builds batches from features.</param>
+    /// <param name="trainDataset">Training features (needed by <see cref="Train"/>).</param>
+    /// <param name="evalDataset">Evaluation features (needed by <see cref="Evaluate"/> without an argument and by evaluation during training).</param>
+    /// <param name="tokenizer">Saved with every checkpoint and the final model when given.</param>
+    /// <param name="computeMetrics">Computes task metrics from predictions (Hugging Face's <c>compute_metrics</c>); keys without prefix.</param>
+    /// <param name="logger">Receives Hugging Face's informational lines (run summary, checkpoints).</param>
+    public Trainer(DebertaPreTrainedModel model, TrainingArguments args, DataCollator collator,
+        IReadOnlyList<TrainingFeature>? trainDataset = null, IReadOnlyList<TrainingFeature>? evalDataset = null,
+        DebertaTokenizerBase? tokenizer = null, Func<EvalPrediction, IReadOnlyDictionary<string, double>>? computeMetrics = null,
+        ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(collator);
+        args.Validate();
+        if (args.Bf16)
+            throw new NotSupportedException("bf16: TorchSharp 0.107 has no CPU autocast, so bf16 mixed-precision training is not available; train in fp32 (weights loaded as bfloat16 are trained in bfloat16 as they are).");
+        Model = model;
+        Args = args;
+        Collator = collator;
+        TrainDataset = trainDataset;
+        EvalDataset = evalDataset;
+        Tokenizer = tokenizer;
+        ComputeMetrics = computeMetrics;
+        _logger = logger;
+        // Trainer.__init__: set_seed(args.seed).
+        random.manual_seed(args.Seed);
+    }
+
+    /// <summary>The model being trained.</summary>
+    public DebertaPreTrainedModel Model { get; }
+    /// <summary>The options.</summary>
+    public TrainingArguments Args { get; }
+    /// <summary>The batch builder.</summary>
+    public DataCollator Collator { get; }
+    /// <summary>Training features.</summary>
+    public IReadOnlyList<TrainingFeature>? TrainDataset { get; }
+    /// <summary>Evaluation features.</summary>
+    public IReadOnlyList<TrainingFeature>? EvalDataset { get; }
+    /// <summary>The tokenizer saved with checkpoints.</summary>
+    public DebertaTokenizerBase? Tokenizer { get; }
+    /// <summary>The metric function.</summary>
+    public Func<EvalPrediction, IReadOnlyDictionary<string, double>>? ComputeMetrics { get; }
+    /// <summary>The run's state (<c>trainer_state.json</c>).</summary>
+    public TrainerState State { get; private set; } = new();
+
+    /// <summary>Raised for every entry appended to <see cref="TrainerState.LogHistory"/> (training logs, evaluations, the summary).</summary>
+    public event Action<JsonObject>? Logged;
+    /// <summary>Raised after every optimizer step.</summary>
+    public event Action<TrainerProgress>? Progress;
+    /// <summary>Raised after a checkpoint folder is complete (its path).</summary>
+    public event Action<string>? CheckpointSaved;
+
+    /// <summary>
+    /// Runs the training loop (Hugging Face's <c>Trainer.train</c>).
+    /// </summary>
+    /// <param name="resumeFromCheckpoint">A checkpoint folder to continue from, <c>latest</c> for the newest under
+    /// <c>output_dir</c>, or null (defaults to <see cref="TrainingArguments.ResumeFromCheckpoint"/>).</param>
+    /// <param name="cancellationToken">Stops after the current optimizer step; a checkpoint is saved, then
+    /// <see cref="OperationCanceledException"/> is thrown.</param>
+    /// <exception cref="InvalidOperationException">No training data, or a checkpoint that does not fit this run.</exception>
+    /// <exception cref="DirectoryNotFoundException">The checkpoint to resume from does not exist.</exception>
+    public TrainOutput Train(string? resumeFromCheckpoint = null, CancellationToken cancellationToken = default)
+    {
+        var train = TrainDataset is { Count: > 0 } t ? t : throw new InvalidOperationException("Trainer.Train needs a non-empty training dataset.");
+        resumeFromCheckpoint ??= Args.ResumeFromCheckpoint;
+        string? checkpoint = resumeFromCheckpoint is null ? null : ResolveCheckpoint(resumeFromCheckpoint);
+
+        int n = train.Count, batchSize = Args.PerDeviceTrainBatchSize, gas = Args.GradientAccumulationSteps;
+        int lenDataloader = Args.DataloaderDropLast ? n / batchSize : (n + batchSize - 1) / batchSize;
+        if (lenDataloader == 0)
+            throw new InvalidOperationException($"dataloader_drop_last with {n} training examples and per_device_train_batch_size {batchSize} leaves no batch.");
+        // Each epoch's batches form ceil(len / gas) optimizer steps, the last group possibly shorter.
+        int updatesPerEpoch = Math.Max((lenDataloader + gas - 1) / gas, 1);
+        int maxSteps, numEpochs;
+        double numTrainSamples;
+        if (Args.MaxSteps > 0)
+        {
+            maxSteps = Args.MaxSteps;
+            numEpochs = maxSteps / updatesPerEpoch + (maxSteps % updatesPerEpoch > 0 ? 1 : 0);
+            numTrainSamples = (double)maxSteps * batchSize * gas;
+        }
+        else
+        {
+            maxSteps = (int)Math.Ceiling(Args.NumTrainEpochs * updatesPerEpoch);
+            numEpochs = (int)Math.Ceiling(Args.NumTrainEpochs);
+            numTrainSamples = n * Args.NumTrainEpochs;
+        }
+        if (maxSteps <= 0) throw new InvalidOperationException($"num_train_epochs {Args.NumTrainEpochs} gives no optimizer step.");
+
+        State = new TrainerState
+        {
+            MaxSteps = maxSteps,
+            NumTrainEpochs = numEpochs,
+            TrainBatchSize = batchSize,
+            LoggingSteps = ResolveSteps(Args.LoggingSteps, maxSteps),
+            EvalSteps = ResolveSteps(Args.EvalSteps ?? Args.LoggingSteps, maxSteps),
+            SaveSteps = ResolveSteps(Args.SaveSteps, maxSteps),
+        };
+        _warmupSteps = Args.GetWarmupSteps(maxSteps);
+        _optimizer?.Dispose();
+        _optimizer = new AdamW(Model.named_parameters().Select(p => (p.name, p.parameter)), Args.LearningRate, Args.AdamBeta1,
+            Args.AdamBeta2, Args.AdamEpsilon, Args.WeightDecay);
+        _schedulerStep = 0;
+        _totalLossScalar = 0;
+        double nonEmbeddingParameters = Model.named_parameters().Where(p => !p.name.Contains("_embeddings.", StringComparison.Ordinal)).Sum(p => (double)p.parameter.numel());
+
+        int epochsTrained = 0, batchesToSkip = 0;
+        Tensor? savedRng = null;
+        if (checkpoint is not null)
+        {
+            savedRng = LoadCheckpoint(checkpoint);
+            epochsTrained = State.GlobalStep / updatesPerEpoch;
+            batchesToSkip = State.GlobalStep % updatesPerEpoch * gas;
+            _logger?.LogInformation("Continuing training from checkpoint {Checkpoint}: epoch {Epoch}, global step {Step}", checkpoint, epochsTrained, State.GlobalStep);
+        }
+        _logger?.LogInformation("***** Running training *****  examples = {Examples}, epochs = {Epochs}, batch size = {Batch}, accumulation = {Gas}, optimization steps = {Steps}",
+            n, numEpochs, batchSize, gas, maxSteps);
+
+        var clock = Stopwatch.StartNew();
+        int startStep = State.GlobalStep, lastLogged = State.GlobalStep;
+        float trLoss = 0;
+        double? gradNorm = null;
+        bool wasTraining = Model.training;
+        Model.train();
+        bool stop = State.GlobalStep >= maxSteps;
+        try
+        {
+            for (int epoch = epochsTrained; epoch < numEpochs && !stop; epoch++)
+            {
+                int[] order = EpochOrder(n, (Args.DataSeed ?? Args.Seed) + epoch);
+                var batches = new List<int[]>();
+                for (int s = 0; s + (Args.DataloaderDropLast ? batchSize : 1) <= n; s += batchSize)
+                    batches.Add(order[s..Math.Min(s + batchSize, n)]);
+                int stepsInEpoch = batches.Count;
+                // torch's DataLoader iterator takes an int64 base seed from the global generator when it starts.
+                DrawDataLoaderBaseSeed();
+                int firstBatch = 0;
+                if (epoch == epochsTrained && savedRng is not null)
+                {
+                    // Trainer._load_rng_state: the generator continues exactly where the checkpoint left it.
+                    firstBatch = batchesToSkip;
+                    random.set_rng_state(savedRng);
+                    savedRng.Dispose();
+                    savedRng = null;
+                }
+                bool savedThisStep = false;
+                for (int groupStart = firstBatch; groupStart < stepsInEpoch; groupStart += gas)
+                {
+                    int groupEnd = Math.Min(groupStart + gas, stepsInEpoch);
+                    int groupSize = groupEnd - groupStart;
+                    double stepLoss = 0;
+                    for (int b = groupStart; b < groupEnd; b++)
+                    {
+                        using var scope = NewDisposeScope();
+                        var features = batches[b].Select(i => train[i]).ToList();
+                        var inputs = Collator.Collate(features);
+                        var output = Model.Forward(inputs);
+                        var loss = output.Loss ?? throw new InvalidOperationException("The model returned no loss: the training features carry no labels.");
+                        // Each micro-batch's mean loss is divided by the number of micro-batches in its group.
+                        var scaled = loss / groupSize;
+                        scaled.backward();
+                        float l = scaled.detach().to(ScalarType.Float32).item<float>();
+                        if (Args.LoggingNanInfFilter && !float.IsFinite(l))
+                            trLoss += trLoss / (1 + State.GlobalStep - lastLogged);
+                        else
+                            trLoss += l;
+                        stepLoss += l;
+                        State.TotalFlos += 6.0 * inputs.InputIds!.numel() * nonEmbeddingParameters;
+                    }
+                    if (Args.MaxGradNorm > 0)
+                        gradNorm = nn.utils.clip_grad_norm_(Model.parameters().Where(p => p.requires_grad), Args.MaxGradNorm);
+                    _optimizer.LearningRate = CurrentLearningRate();
+                    _optimizer.Step();
+                    _schedulerStep++;
+                    _optimizer.ZeroGrad();
+                    State.GlobalStep++;
+                    State.Epoch = epoch + (groupEnd) / (double)stepsInEpoch;
+
+                    // DefaultFlowCallback.on_step_end.
+                    bool shouldLog = (State.GlobalStep == 1 && Args.LoggingFirstStep)
+                        || (Args.LoggingStrategy == IntervalStrategy.Steps && State.GlobalStep % State.LoggingSteps == 0);
+                    bool shouldEvaluate = Args.EvalStrategy == IntervalStrategy.Steps && State.GlobalStep % State.EvalSteps == 0 && Args.EvalDelay <= State.GlobalStep;
+                    bool shouldSave = Args.SaveStrategy == IntervalStrategy.Steps && State.GlobalStep % State.SaveSteps == 0;
+                    if (State.GlobalStep >= maxSteps)
+                    {
+                        stop = true;
+                        if (Args.SaveStrategy != IntervalStrategy.No) shouldSave = true;
+                    }
+                    stop |= MaybeLogSaveEvaluate(shouldLog, shouldEvaluate, shouldSave, ref trLoss, ref lastLogged, gradNorm, out savedThisStep);
+
+                    var elapsed = clock.Elapsed;
+                    int done = State.GlobalStep - startStep;
+                    double perStep = elapsed.TotalSeconds / Math.Max(done, 1);
+                    Progress?.Invoke(new TrainerProgress(State.GlobalStep, maxSteps, State.Epoch ?? 0, stepLoss, CurrentLearningRate(), gradNorm,
+                        done * (double)batchSize * gas / Math.Max(elapsed.TotalSeconds, 1e-9), elapsed,
+                        TimeSpan.FromSeconds(perStep * (maxSteps - State.GlobalStep))));
+
+                    if (cancellationToken.IsCancellationRequested)
+                    {
+                        if (!savedThisStep) SaveCheckpoint();
+                        _logger?.LogWarning("Training cancelled at step {Step}; checkpoint saved.", State.GlobalStep);
+                        cancellationToken.ThrowIfCancellationRequested();
+                    }
+                    if (stop) break;
+                }
+                // DefaultFlowCallback.on_epoch_end, then _maybe_log_save_evaluate again.
+                bool epochEval = Args.EvalStrategy == IntervalStrategy.Epoch && Args.EvalDelay <= epoch;
+                stop |= MaybeLogSaveEvaluate(Args.LoggingStrategy == IntervalStrategy.Epoch, epochEval,
+                    Args.SaveStrategy == IntervalStrategy.Epoch, ref trLoss, ref lastLogged, gradNorm, out _);
+            }
+        }
+        finally
+        {
+            savedRng?.Dispose();
+            if (!wasTraining) Model.eval();
+        }
+
+        if (Args.LoadBestModelAtEnd && State.BestModelCheckpoint is { } best && Directory.Exists(best))
+        {
+            _logger?.LogInformation("Loading best model from {Checkpoint} (score: {Score}).", best, State.BestMetric);
+            LoadWeights(best);
+        }
+        _totalLossScalar += trLoss;
+        double trainLoss = _totalLossScalar / Math.Max(State.GlobalStep, 1);
+        double runtime = Math.Round(clock.Elapsed.TotalSeconds, 4);
+        var metrics = new Dictionary<string, double>(StringComparer.Ordinal)
+        {
+            ["train_runtime"] = runtime,
+            ["train_samples_per_second"] = Math.Round(numTrainSamples / Math.Max(runtime, 1e-9), 3),
+            ["train_steps_per_second"] = Math.Round(maxSteps / Math.Max(runtime, 1e-9), 3),
+            ["total_flos"] = State.TotalFlos,
+            ["train_loss"] = trainLoss,
+        };
+        Log(metrics);
+        metrics["epoch"] = State.Epoch ?? 0;
+        return new TrainOutput(State.GlobalStep, trainLoss, metrics);
+    }
+
+    /// <summary>The learning rate of the next optimizer step (what Hugging Face logs as <c>learning_rate</c>).</summary>
+    private double CurrentLearningRate() =>
+        LearningRateSchedules.LearningRate(Args.LrSchedulerType, Args.LearningRate, _schedulerStep, _warmupSteps, State.MaxSteps);
+
+    private static int ResolveSteps(double value, int maxSteps) => value < 1 ? (int)Math.Ceiling(maxSteps * value) : (int)value;
+
+    /// <summary>Epoch e's order: <c>torch.randperm(n, generator=torch.Generator().manual_seed(seed + e))</c>.</summary>
+    internal static int[] EpochOrder(int n, long seed)
+    {
+        using var g = new Generator((ulong)seed);
+        using var perm = randperm(n, generator: g);
+        return [.. perm.data<long>().ToArray().Select(x => (int)x)];
+    }
+
+    /// <summary>torch's <c>_BaseDataLoaderIter</c> draws <c>torch.empty((), dtype=torch.int64).random_()</c>: two u32 draws.</summary>
+    private static void DrawDataLoaderBaseSeed()
+    {
+        using var t = empty([], ScalarType.Int64);
+        t.random_(0, 1L << 62);
+    }
+
+    // Trainer._maybe_log_save_evaluate. Returns whether early stopping asks to stop.
+    private bool MaybeLogSaveEvaluate(bool shouldLog, bool shouldEvaluate, bool shouldSave, ref float trLoss, ref int lastLogged, double? gradNorm, out bool saved)
+    {
+        saved = false;
+        bool stop = false;
+        if (shouldLog && State.GlobalStep > lastLogged)
+        {
+            double trLossScalar = trLoss;
+            trLoss = 0;
+            var logs = new Dictionary<string, double>(StringComparer.Ordinal)
+            {
+                ["loss"] = Math.Round(trLossScalar / (State.GlobalStep - lastLogged), 4),
+            };
+            if (gradNorm is double g) logs["grad_norm"] = g;
+            logs["learning_rate"] = CurrentLearningRate();
+            _totalLossScalar += trLossScalar;
+            lastLogged = State.GlobalStep;
+            Log(logs);
+        }
+        IReadOnlyDictionary<string, double>? metrics = null;
+        if (shouldEvaluate)
+        {
+            metrics = Evaluate();
+            stop = EarlyStoppingCheck(metrics);
+            DetermineBestMetric(metrics);
+        }
+        if (shouldSave)
+        {
+            SaveCheckpoint();
+            saved = true;
+        }
+        return stop;
+    }
+
+    // EarlyStoppingCallback.on_evaluate: compares with the best metric before this evaluation updates it.
+    private bool EarlyStoppingCheck(IReadOnlyDictionary<string, double> metrics)
+    {
+        if (Args.EarlyStoppingPatience is not int patience) return false;
+        string key = Args.BestMetricKey!;
+        if (!metrics.TryGetValue(key, out double value))
+            throw new InvalidOperationException(
+                $"early stopping needs metric_for_best_model '{key}', which is not among the evaluation metrics ({string.Join(", ", metrics.Keys.Order(StringComparer.Ordinal))}).");
+        bool improved = State.BestMetric is not double best
+            || ((Args.BestMetricGreaterIsBetter ? value > best : value < best) && Math.Abs(value - best) > Args.EarlyStoppingThreshold);
+        State.EarlyStoppingPatienceCounter = improved ? 0 : State.EarlyStoppingPatienceCounter + 1;
+        return State.EarlyStoppingPatienceCounter >= patience;
+    }
+
+    // Trainer._determine_best_metric.
+    private void DetermineBestMetric(IReadOnlyDictionary<string, double> metrics)
+    {
+        if (Args.BestMetricKey is not string key) return;
+        if (!metrics.TryGetValue(key, out double value))
+            throw new InvalidOperationException(
+                $"metric_for_best_model '{key}' is not among the evaluation metrics ({string.Join(", ", metrics.Keys.Order(StringComparer.Ordinal))}).");
+        if (State.BestMetric is not double best || (Args.BestMetricGreaterIsBetter ? value > best : value < best))
+        {
+            State.BestMetric = value;
+            State.BestGlobalStep = State.GlobalStep;
+        }
+    }
+
+    /// <summary>Appends an entry to the log history (with <c>epoch</c> and <c>step</c>) and raises <see cref="Logged"/>.</summary>
+    private void Log(IReadOnlyDictionary<string, double> logs)
+    {
+        var entry = new JsonObject();
+        foreach (var (k, v) in logs) entry[k] = v;
+        if (State.Epoch is double e) entry["epoch"] = e;
+        entry["step"] = State.GlobalStep;
+        State.LogHistory.Add(entry);
+        Logged?.Invoke(entry);
+    }
+
+    /// <summary>
+    /// Evaluates the model (Hugging Face's <c>Trainer.evaluate</c>): <c>{prefix}_loss</c> when the features have
+    /// labels, the metrics of <see cref="ComputeMetrics"/> prefixed, and speed metrics; the result is also logged.
+    /// </summary>
+    /// <param name="dataset">Features to evaluate; null uses the trainer's evaluation dataset.</param>
+    /// <param name="metricKeyPrefix">Prefix of the metric names.</param>
+    public IReadOnlyDictionary<string, double> Evaluate(IReadOnlyList<TrainingFeature>? dataset = null, string metricKeyPrefix = "eval")
+    {
+        var data = dataset ?? EvalDataset ?? throw new InvalidOperationException("Trainer.Evaluate needs an evaluation dataset.");
+        var result = RunPrediction(data, metricKeyPrefix);
+        Log(result.Metrics);
+        return result.Metrics;
+    }
+
+    /// <summary>Runs the model on <paramref name="dataset"/> (Hugging Face's <c>Trainer.predict</c>); nothing is logged.</summary>
+    /// <param name="dataset">The features.</param>
+    /// <param name="metricKeyPrefix">Prefix of the metric names (the scripts use <c>predict</c>).</param>
+    public PredictionOutput Predict(IReadOnlyList<TrainingFeature> dataset, string metricKeyPrefix = "test") => RunPrediction(dataset, metricKeyPrefix);
+
+    private PredictionOutput RunPrediction(IReadOnlyList<TrainingFeature> data, string prefix)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Count == 0) throw new InvalidOperationException($"No examples to run for '{prefix}'.");
+        var clock = Stopwatch.StartNew();
+        bool wasTraining = Model.training;
+        Model.eval();
+        var predictions = new List<float[]>(data.Count);
+        List<float[]>? ends = Model.Head == DebertaHead.QuestionAnswering ? new(data.Count) : null;
+        int width = 1;
+        double lossSum = 0;
+        int lossCount = 0, steps = 0;
+        bool withLabels = data.All(f => f.HasLabels);
+        try
+        {
+            using var noGrad = no_grad();
+            for (int s = 0; s < data.Count; s += Args.PerDeviceEvalBatchSize)
+            {
+                using var scope = NewDisposeScope();
+                var features = data.Skip(s).Take(Args.PerDeviceEvalBatchSize).ToList();
+                var inputs = Collator.Collate(features);
+                if (!withLabels) inputs = inputs with { Labels = null, StartPositions = null, EndPositions = null };
+                var output = Model.Forward(inputs);
+                steps++;
+                if (output.Loss is { } loss)
+                {
+                    // evaluation_loop repeats each batch's mean loss batch-size times, then averages.
+                    lossSum += loss.to(ScalarType.Float32).item<float>() * (double)features.Count;
+                    lossCount += features.Count;
+                }
+                switch (output)
+                {
+                    case SequenceClassifierOutput sc:
+                        width = (int)sc.Logits.shape[^1];
+                        AddRows(predictions, sc.Logits.reshape(features.Count, -1), features, perPosition: 1, trim: false);
+                        break;
+                    case TokenClassifierOutput tc:
+                        width = (int)tc.Logits.shape[^1];
+                        AddRows(predictions, tc.Logits.reshape(features.Count, -1), features, perPosition: width, trim: true);
+                        break;
+                    case QuestionAnsweringModelOutput qa:
+                        AddRows(predictions, qa.StartLogits, features, 1, trim: true);
+                        AddRows(ends!, qa.EndLogits, features, 1, trim: true);
+                        break;
+                    case MaskedLMOutput mlm:
+                        AddRows(predictions, mlm.Logits.argmax(-1).to(ScalarType.Float32), features, 1, trim: true);   // [B, L] arg-max ids
+                        break;
+                    case BaseModelOutput bm:
+                        width = (int)bm.LastHiddenState.shape[^1];
+                        AddRows(predictions, bm.LastHiddenState.reshape(features.Count, -1), features, width, trim: true);
+                        break;
+                }
+            }
+        }
+        finally
+        {
+            if (wasTraining) Model.train();
+        }
+        var prediction = new EvalPrediction(data, predictions, ends, width);
+        var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
+        if (lossCount > 0) metrics[$"{prefix}_loss"] = (float)(lossSum / lossCount);
+        if (withLabels && ComputeMetrics is not null)
+            foreach (var (k, v) in ComputeMetrics(prediction))
+                metrics[k.StartsWith(prefix + "_", StringComparison.Ordinal) ? k : $"{prefix}_{k}"] = v;
+        double runtime = Math.Round(clock.Elapsed.TotalSeconds, 4);
+        metrics[$"{prefix}_runtime"] = runtime;
+        metrics[$"{prefix}_samples_per_second"] = Math.Round(data.Count / Math.Max(runtime, 1e-9), 3);
+        metrics[$"{prefix}_steps_per_second"] = Math.Round(steps / Math.Max(runtime, 1e-9), 3);
+        return new PredictionOutput(prediction, metrics);
+    }
+
+    private static void AddRows(List<float[]> target, Tensor values, IReadOnlyList<TrainingFeature> features, int perPosition, bool trim)
+    {
+        var v = values.detach().to(ScalarType.Float32).contiguous();   // [B, L · perPosition] or [B, C]
+        int rowLength = (int)(v.numel() / features.Count);
+        float[] all = v.data<float>().ToArray();
+        for (int b = 0; b < features.Count; b++)
+        {
+            int take = trim ? Math.Min(features[b].Length * perPosition, rowLength) : rowLength;
+            target.Add(all.AsSpan(b * rowLength, take).ToArray());
+        }
+    }
+
+    /// <summary>Saves the model (and tokenizer) to <paramref name="dir"/> (default <c>output_dir</c>), as <c>save_model</c>.</summary>
+    public void SaveModel(string? dir = null)
+    {
+        dir ??= Args.OutputDir;
+        Directory.CreateDirectory(dir);
+        Model.SavePretrained(dir);
+        Tokenizer?.SavePretrained(dir);
+        AtomicFile.WriteAllText(Path.Combine(dir, "training_args.json"), Args.ToJson());
+    }
+
+    /// <summary>Writes <c>trainer_state.json</c> to <c>output_dir</c> (Hugging Face's <c>save_state</c>).</summary>
+    public void SaveState()
+    {
+        Directory.CreateDirectory(Args.OutputDir);
+        AtomicFile.WriteAllText(Path.Combine(Args.OutputDir, "trainer_state.json"), State.ToJson());
+    }
+
+    /// <summary>
+    /// Writes <c>{split}_results.json</c> and merges the metrics into <c>all_results.json</c> in <c>output_dir</c>
+    /// (Hugging Face's <c>save_metrics(split, metrics, combined=True)</c>: indent 4, sorted keys).
+    /// </summary>
+    public static void SaveMetrics(string outputDir, string split, IReadOnlyDictionary<string, double> metrics)
+    {
+        Directory.CreateDirectory(outputDir);
+        var o = new JsonObject();
+        foreach (var (k, v) in metrics) o[k] = v;
+        AtomicFile.WriteAllText(Path.Combine(outputDir, $"{split}_results.json"), PythonJson.Serialize(o, 4, sortKeys: true));
+        string allPath = Path.Combine(outputDir, "all_results.json");
+        JsonObject all = new();
+        if (File.Exists(allPath))
+        {
+            try { all = JsonNode.Parse(File.ReadAllText(allPath))?.AsObject() ?? new JsonObject(); }
+            catch (System.Text.Json.JsonException) { all = new JsonObject(); }
+        }
+        foreach (var (k, v) in metrics) all[k] = v;
+        AtomicFile.WriteAllText(allPath, PythonJson.Serialize(all, 4, sortKeys: true));
+    }
+
+    /// <summary>The newest <c>checkpoint-N</c> folder under <paramref name="outputDir"/>, or null (Hugging Face's <c>get_last_checkpoint</c>).</summary>
+    public static string? GetLastCheckpoint(string outputDir)
+    {
+        if (!Directory.Exists(outputDir)) return null;
+        return Directory.EnumerateDirectories(outputDir)
+            .Select(d => (Dir: d, Match: CheckpointName.Match(Path.GetFileName(d))))
+            .Where(x => x.Match.Success && File.Exists(Path.Combine(x.Dir, "trainer_state.json")))
+            .OrderBy(x => long.Parse(x.Match.Groups[1].Value, CultureInfo.InvariantCulture))
+            .Select(x => x.Dir)
+            .LastOrDefault();
+    }
+
+    private string ResolveCheckpoint(string value)
+    {
+        if (value == "latest")
+            return GetLastCheckpoint(Args.OutputDir)
+                ?? throw new DirectoryNotFoundException($"resume_from_checkpoint latest: no checkpoint-N folder with a trainer_state.json in {Args.OutputDir}");
+        if (!Directory.Exists(value)) throw new DirectoryNotFoundException($"resume_from_checkpoint: no such checkpoint folder: {value}");
+        foreach (string f in new[] { "trainer_state.json", "config.json", "optimizer.safetensors", "scheduler.json", "rng_state.safetensors" })
+            if (!File.Exists(Path.Combine(value, f)))
+                throw new FileNotFoundException($"resume_from_checkpoint: {value} is not a complete checkpoint (no {f})", Path.Combine(value, f));
+        return value;
+    }
+
+    // Trainer._save_checkpoint: model, tokenizer, optimizer, scheduler, RNG and trainer state into checkpoint-N,
+    // written in a temporary folder then renamed, so a crash never leaves a checkpoint that looks complete.
+    private void SaveCheckpoint()
+    {
+        string name = $"checkpoint-{State.GlobalStep}";
+        string final = Path.Combine(Args.OutputDir, name);
+        if (State.BestGlobalStep == State.GlobalStep && Args.BestMetricKey is not null) State.BestModelCheckpoint = final;
+        Directory.CreateDirectory(Args.OutputDir);
+        string tmp = Path.Combine(Args.OutputDir, $".tmp-{name}-{Guid.NewGuid():N}"[..(name.Length + 14)]);
+        try
+        {
+            Directory.CreateDirectory(tmp);
+            Model.SavePretrained(tmp);
+            Tokenizer?.SavePretrained(tmp);
+            var (tensors, steps) = _optimizer!.StateDict();
+            SafeTensors.Save(Path.Combine(tmp, "optimizer.safetensors"), tensors);
+            var sched = new JsonObject
+            {
+                ["last_epoch"] = _schedulerStep,
+                ["lr_scheduler_type"] = TrainingArguments.Name(Args.LrSchedulerType),
+                ["warmup_steps"] = _warmupSteps,
+                ["num_training_steps"] = State.MaxSteps,
+                ["base_lr"] = Args.LearningRate,
+                ["optimizer_steps"] = new JsonObject(steps.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+                ["total_loss_scalar"] = _totalLossScalar,
+            };
+            File.WriteAllText(Path.Combine(tmp, "scheduler.json"), PythonJson.Serialize(sched, 2, sortKeys: true) + "\n");
+            using (var rng = random.get_rng_state())
+                SafeTensors.Save(Path.Combine(tmp, "rng_state.safetensors"), new Dictionary<string, Tensor> { ["cpu"] = rng });
+            File.WriteAllText(Path.Combine(tmp, "training_args.json"), Args.ToJson());
+            File.WriteAllText(Path.Combine(tmp, "trainer_state.json"), State.ToJson());
+            if (Directory.Exists(final))
+            {
+                string old = final + ".old-" + Guid.NewGuid().ToString("N")[..8];
+                Directory.Move(final, old);
+                Directory.Move(tmp, final);
+                Directory.Delete(old, recursive: true);
+            }
+            else
+            {
+                Directory.Move(tmp, final);
+            }
+        }
+        catch
+        {
+            try { if (Directory.Exists(tmp)) Directory.Delete(tmp, recursive: true); } catch (IOException) { }
+            throw;
+        }
+        _logger?.LogInformation("Saving model checkpoint to {Checkpoint}", final);
+        CheckpointSaved?.Invoke(final);
+        RotateCheckpoints();
+    }
+
+    // Trainer._rotate_checkpoints: delete the oldest beyond save_total_limit, never the best one.
+    private void RotateCheckpoints()
+    {
+        if (Args.SaveTotalLimit is not int limit) return;
+        var sorted = Directory.EnumerateDirectories(Args.OutputDir)
+            .Select(d => (Dir: d, Match: CheckpointName.Match(Path.GetFileName(d))))
+            .Where(x => x.Match.Success)
+            .OrderBy(x => long.Parse(x.Match.Groups[1].Value, CultureInfo.InvariantCulture))
+            .Select(x => x.Dir)
+            .ToList();
+        string? best = State.BestModelCheckpoint is { } b ? Path.GetFullPath(b) : null;
+        int bestIndex = best is null ? -1 : sorted.FindIndex(d => Path.GetFullPath(d) == best);
+        if (bestIndex >= 0)
+        {
+            // Move the best checkpoint to the end of the deletion order (just before the newest).
+            string bestDir = sorted[bestIndex];
+            for (int i = bestIndex; i < sorted.Count - 2; i++) sorted[i] = sorted[i + 1];
+            if (bestIndex < sorted.Count - 1) sorted[^2] = bestDir;
+        }
+        int effective = limit;
+        if (limit == 1 && Args.LoadBestModelAtEnd && bestIndex >= 0 && Path.GetFullPath(sorted[^1]) != best) effective = 2;
+        int toDelete = Math.Max(0, sorted.Count - effective);
+        foreach (string dir in sorted.Take(toDelete))
+        {
+            _logger?.LogInformation("Deleting older checkpoint {Checkpoint} due to save_total_limit", dir);
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    // Trainer._load_from_checkpoint + _load_optimizer_and_scheduler + TrainerState.load_from_json. Returns the RNG state.
+    private Tensor LoadCheckpoint(string checkpoint)
+    {
+        var saved = TrainerState.Load(Path.Combine(checkpoint, "trainer_state.json"));
+        if (saved.MaxSteps != State.MaxSteps)
+            throw new InvalidOperationException(
+                $"{checkpoint}: the checkpoint's run has max_steps {saved.MaxSteps}, this one {State.MaxSteps}; resume with the same data, batch size, epochs and max_steps.");
+        LoadWeights(checkpoint);
+        string optimizerPath = Path.Combine(checkpoint, "optimizer.safetensors");
+        var schedPath = Path.Combine(checkpoint, "scheduler.json");
+        JsonObject sched;
+        try
+        {
+            sched = JsonNode.Parse(File.ReadAllText(schedPath))!.AsObject();
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or NullReferenceException)
+        {
+            throw new InvalidDataException($"{schedPath}: not a valid scheduler state: {e.Message}", e);
+        }
+        var steps = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var (k, v) in sched["optimizer_steps"]?.AsObject() ?? []) steps[k] = v!.GetValue<long>();
+        using (var scope = NewDisposeScope())
+        {
+            var tensors = SafeTensors.Load(optimizerPath);
+            _optimizer!.LoadStateDict(tensors, steps, optimizerPath);
+        }
+        _schedulerStep = sched["last_epoch"]!.GetValue<int>();
+        _totalLossScalar = sched["total_loss_scalar"]?.GetValue<double>() ?? 0;
+        State.GlobalStep = saved.GlobalStep;
+        State.Epoch = saved.Epoch;
+        State.TotalFlos = saved.TotalFlos;
+        State.BestMetric = saved.BestMetric;
+        State.BestModelCheckpoint = saved.BestModelCheckpoint;
+        State.BestGlobalStep = saved.BestGlobalStep;
+        State.EarlyStoppingPatienceCounter = saved.EarlyStoppingPatienceCounter;
+        State.LogHistory.AddRange(saved.LogHistory);
+        var rng = SafeTensors.Load(Path.Combine(checkpoint, "rng_state.safetensors"));
+        if (!rng.TryGetValue("cpu", out var state))
+            throw new InvalidDataException($"{Path.Combine(checkpoint, "rng_state.safetensors")}: no 'cpu' generator state");
+        foreach (var (k, v) in rng) if (k != "cpu") v.Dispose();
+        return state;
+    }
+
+    private void LoadWeights(string checkpoint)
+    {
+        using var loaded = DebertaPreTrainedModel.FromPretrained(checkpoint, dtype: Model.Config is null ? null : ParameterDtype(), head: Model.Head);
+        var source = loaded.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
+        using var _ = no_grad();
+        foreach (var (name, p) in Model.named_parameters())
+        {
+            if (!source.TryGetValue(name, out var src))
+                throw new InvalidDataException($"{checkpoint}: the checkpoint has no weight '{name}'");
+            p.copy_(src);
+        }
+    }
+
+    private ScalarType ParameterDtype() => Model.parameters().First().dtype;
+
+    /// <summary>Releases the optimizer state.</summary>
+    public void Dispose()
+    {
+        _optimizer?.Dispose();
+        _optimizer = null;
+    }
+}

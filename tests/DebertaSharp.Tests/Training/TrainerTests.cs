@@ -1,0 +1,294 @@
+using System.Text.Json.Nodes;
+using DebertaSharp.Tests.Modeling;
+using DebertaSharp.Training;
+using TorchSharp;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace DebertaSharp.Tests.Training;
+
+/// <summary>The Trainer against Hugging Face's six-step trace, its sampler, accumulation, schedules and resumption.</summary>
+public sealed class TrainerTests(ITestOutputHelper log)
+{
+    /// <summary>Fixtures/training as features: one row per example, unpadded (the collator pads them back).</summary>
+    internal static List<TrainingFeature> TraceFeatures()
+    {
+        var batch = ParityAssert.Load(TestPaths.Fixture("training", "batch.safetensors"));
+        try
+        {
+            var ids = batch["input.input_ids"];
+            var mask = batch["input.attention_mask"];
+            var labels = batch["input.labels"];
+            var list = new List<TrainingFeature>();
+            for (int b = 0; b < ids.shape[0]; b++)
+            {
+                int len = (int)mask[b].sum().item<long>();
+                list.Add(new TrainingFeature
+                {
+                    InputIds = [.. ids[b].data<long>().ToArray().Take(len).Select(x => (int)x)],
+                    AttentionMask = [.. Enumerable.Repeat(1, len)],
+                    Label = (int)labels[b].item<long>(),
+                });
+            }
+            return list;
+        }
+        finally { ParityAssert.DisposeAll(batch.Values); }
+    }
+
+    internal static TrainingArguments TraceArgs(string outputDir) => new()
+    {
+        OutputDir = outputDir,
+        LearningRate = 5e-3,
+        WeightDecay = 0.01,
+        WarmupSteps = 2,
+        MaxSteps = 6,
+        PerDeviceTrainBatchSize = 4,
+        LoggingSteps = 1,
+        SaveStrategy = IntervalStrategy.No,
+    };
+
+    internal static void AssertMatchesTrace(IReadOnlyList<JsonObject> history, DebertaPreTrainedModel model, ITestOutputHelper log)
+    {
+        var trace = JsonNode.Parse(File.ReadAllText(TestPaths.Fixture("training", "trace.json")))!;
+        double[] losses = [.. trace["losses"]!.AsArray().Select(x => (double)x!)];
+        double[] lrs = [.. trace["lrs_used"]!.AsArray().Select(x => (double)x!)];
+        double[] norms = [.. trace["grad_norms_before_clip"]!.AsArray().Select(x => (double)x!)];
+        var steps = history.Where(h => h.ContainsKey("loss")).ToList();
+        Assert.Equal(losses.Length, steps.Count);
+        for (int i = 0; i < steps.Count; i++)
+        {
+            double loss = (double)steps[i]["loss"]!, norm = (double)steps[i]["grad_norm"]!, lr = (double)steps[i]["learning_rate"]!;
+            log.WriteLine($"step {i + 1}: loss {loss} (HF {losses[i]:F4}), grad_norm {norm:R} (HF {norms[i]:R}), learning_rate {lr:R}");
+            Assert.Equal(i + 1, (int)steps[i]["step"]!);
+            // Hugging Face logs the loss rounded to 4 decimals.
+            Assert.Equal(Math.Round(losses[i], 4), loss, 10);
+            Assert.True(Math.Abs(norm - norms[i]) <= 1e-4 * norms[i], $"step {i + 1}: grad_norm {norm} vs {norms[i]}");
+            // The logged learning rate is the scheduler's after its step: the one the next step uses (0 after the last).
+            double expectedLr = i + 1 < lrs.Length ? lrs[i + 1] : 0.0;
+            Assert.Equal(expectedLr, lr, 12);
+            Assert.Equal((i + 1) / 1.0, (double)steps[i]["epoch"]!, 12);   // one batch per epoch
+        }
+        var final = ParityAssert.Load(TestPaths.Fixture("training", "final", "model.safetensors"));
+        try
+        {
+            foreach (var (name, p) in model.named_parameters()) ParityAssert.Close(name, final[name], p.detach());
+        }
+        finally { ParityAssert.DisposeAll(final.Values); }
+    }
+
+    [Fact]
+    public void Six_Steps_Through_The_Trainer_Match_The_Hugging_Face_Trace()
+    {
+        using var tmp = TestPaths.TempDir();
+        using var model = DebertaPreTrainedModel.FromPretrained(TestPaths.Fixture("training", "initial"));
+        using var trainer = new Trainer(model, TraceArgs(tmp["out"]), new DataCollatorWithPadding(0), TraceFeatures());
+        var result = trainer.Train();
+        Assert.Equal(6, result.GlobalStep);
+        AssertMatchesTrace(trainer.State.LogHistory, model, log);
+        var trace = JsonNode.Parse(File.ReadAllText(TestPaths.Fixture("training", "trace.json")))!;
+        double meanLoss = trace["losses"]!.AsArray().Average(x => (double)x!);
+        Assert.Equal(meanLoss, result.TrainingLoss, 5);
+        Assert.Equal(meanLoss, (double)trainer.State.LogHistory[^1]["train_loss"]!, 5);
+    }
+
+    [Fact]
+    public void Epoch_Order_Is_Torch_Randperm_On_A_Generator_Seeded_With_Seed_Plus_Epoch()
+    {
+        // hf4/README.md: randperm(n) draws one u32 per position i < n-1 (z = u32 % (n - i), swap i and i+z) from
+        // mt19937. mt19937 seeded with 42 starts 1608637542, 3421126067, 4083286876 (the reference sequence of
+        // std::mt19937 / numpy's RandomState(42)): 1608637542 % 4 = 2 → [2,1,0,3]; 3421126067 % 3 = 2 → [2,3,0,1];
+        // 4083286876 % 2 = 0 → [2,3,0,1].
+        Assert.Equal([2, 3, 0, 1], Trainer.EpochOrder(4, 42));
+        // Seeds differ per epoch and the permutation covers every index.
+        var e1 = Trainer.EpochOrder(50, 43);
+        Assert.Equal(Enumerable.Range(0, 50), e1.Order());
+        Assert.NotEqual(Trainer.EpochOrder(50, 42), e1);
+    }
+
+    private static List<TrainingFeature> RandomFeatures(int count, int vocab, int seed, int labels)
+    {
+        var rnd = new Random(seed);
+        return [.. Enumerable.Range(0, count).Select(_ =>
+        {
+            int len = rnd.Next(4, 12);
+            var ids = new int[len];
+            ids[0] = 1;
+            for (int i = 1; i < len; i++) ids[i] = rnd.Next(4, vocab);
+            return new TrainingFeature { InputIds = ids, Label = rnd.Next(labels) };
+        })];
+    }
+
+    [Fact]
+    public void Gradient_Accumulation_Equals_The_Large_Batch()
+    {
+        // 8 examples: one batch of 8, or 4 micro-batches of 2 whose losses are each divided by 4, give the same update.
+        var features = RandomFeatures(8, 40, 5, 3);
+        var config = TinyConfigs.Tiny(c => c with { HiddenDropoutProb = 0, AttentionProbsDropoutProb = 0, NumLabels = 3 });
+        using var tmp = TestPaths.TempDir();
+        Dictionary<string, Tensor> Run(int batch, int gas)
+        {
+            random.manual_seed(3);
+            using var model = new DebertaForSequenceClassification(config);
+            var args = new TrainingArguments
+            {
+                OutputDir = tmp[$"b{batch}"], PerDeviceTrainBatchSize = batch, GradientAccumulationSteps = gas,
+                LearningRate = 1e-2, NumTrainEpochs = 3, SaveStrategy = IntervalStrategy.No, LoggingSteps = 1, WeightDecay = 0.1,
+            };
+            using var trainer = new Trainer(model, args, new DataCollatorWithPadding(0), features);
+            var r = trainer.Train();
+            Assert.Equal(3, r.GlobalStep);
+            return model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        }
+        var big = Run(8, 1);
+        var small = Run(2, 4);
+        try
+        {
+            foreach (var (name, t) in big) ParityAssert.Close(name, t, small[name], 1e-5);
+            // And different from a run without accumulation (the test can fail).
+            var noAcc = Run(2, 1);
+            Assert.True(big.Any(kv => ParityAssert.MaxAbsDiff(kv.Value, noAcc[kv.Key]) > 1e-3));
+            ParityAssert.DisposeAll(noAcc.Values);
+        }
+        finally
+        {
+            ParityAssert.DisposeAll(big.Values);
+            ParityAssert.DisposeAll(small.Values);
+        }
+    }
+
+    [Fact]
+    public void Last_Short_Group_Divides_By_Its_Own_Count()
+    {
+        // 6 examples, batches of 2 → 3 micro-batches; accumulation 2 → groups of 2 and 1: 2 optimizer steps per epoch.
+        var features = RandomFeatures(6, 40, 9, 2);
+        var config = TinyConfigs.Tiny(c => c with { HiddenDropoutProb = 0, AttentionProbsDropoutProb = 0, NumLabels = 2 });
+        using var tmp = TestPaths.TempDir();
+        random.manual_seed(1);
+        using var model = new DebertaForSequenceClassification(config);
+        var args = new TrainingArguments { OutputDir = tmp.Path, PerDeviceTrainBatchSize = 2, GradientAccumulationSteps = 2, NumTrainEpochs = 2, SaveStrategy = IntervalStrategy.No, LoggingSteps = 1 };
+        using var trainer = new Trainer(model, args, new DataCollatorWithPadding(0), features);
+        var r = trainer.Train();
+        Assert.Equal(4, r.GlobalStep);
+        double[] epochs = [.. trainer.State.LogHistory.Where(h => h.ContainsKey("loss")).Select(h => (double)h["epoch"]!)];
+        Assert.Equal([2 / 3.0, 1.0, 1 + 2 / 3.0, 2.0], epochs);
+    }
+
+    [Theory]
+    // Hand-computed from optimization.py's lambdas (lr 1.0, 2 warmup steps of 10).
+    [InlineData(SchedulerType.Linear, 1, 0.5)]          // warmup: 1/2
+    [InlineData(SchedulerType.Linear, 6, 0.5)]          // (10-6)/(10-2)
+    [InlineData(SchedulerType.Linear, 10, 0.0)]
+    [InlineData(SchedulerType.Cosine, 6, 0.5)]          // progress 4/8 → 0.5·(1+cos(π/2))
+    [InlineData(SchedulerType.Cosine, 4, 0.8535533905932737)]   // progress 1/4 → 0.5·(1+cos(π/4))
+    [InlineData(SchedulerType.Constant, 0, 1.0)]
+    [InlineData(SchedulerType.ConstantWithWarmup, 1, 0.5)]
+    [InlineData(SchedulerType.ConstantWithWarmup, 7, 1.0)]
+    [InlineData(SchedulerType.Polynomial, 6, 0.50000005)]       // (1-1e-7)·(1-4/8) + 1e-7
+    [InlineData(SchedulerType.Polynomial, 11, 1e-7)]            // past the end: lr_end / lr
+    public void Schedules_Follow_Hugging_Face(SchedulerType type, int step, double expected) =>
+        Assert.Equal(expected, LearningRateSchedules.LearningRate(type, 1.0, step, 2, 10), 12);
+
+    [Fact]
+    public void Resumed_Run_Equals_The_Uninterrupted_One()
+    {
+        // With dropout on, so that the restored generator state matters; and gradient accumulation over a short last group.
+        var features = RandomFeatures(10, 40, 11, 3);
+        var config = TinyConfigs.Tiny(c => c with { NumLabels = 3 });
+        using var tmp = TestPaths.TempDir();
+        TrainingArguments Args(string dir) => new()
+        {
+            OutputDir = dir, PerDeviceTrainBatchSize = 3, GradientAccumulationSteps = 2, NumTrainEpochs = 3, LearningRate = 1e-2,
+            SaveStrategy = IntervalStrategy.Steps, SaveSteps = 3, LoggingSteps = 1, Seed = 7, WarmupSteps = 1, WeightDecay = 0.01,
+        };
+        DebertaForSequenceClassification NewModel()
+        {
+            random.manual_seed(7);
+            return new DebertaForSequenceClassification(config);
+        }
+        using var full = NewModel();
+        using var fullTrainer = new Trainer(full, Args(tmp["full"]), new DataCollatorWithPadding(0), features);
+        fullTrainer.Train();
+        Assert.Equal(6, fullTrainer.State.GlobalStep);   // 4 batches → 2 steps per epoch, 3 epochs
+        Assert.True(Directory.Exists(Path.Combine(tmp["full"], "checkpoint-3")));
+
+        // Resume from step 3 (mid-epoch) into a different random model: the checkpoint decides everything.
+        var ckpt = Path.Combine(tmp["full"], "checkpoint-3");
+        random.manual_seed(99);
+        using var resumed = new DebertaForSequenceClassification(config);
+        using var resumedTrainer = new Trainer(resumed, Args(tmp["resumed"]), new DataCollatorWithPadding(0), features);
+        resumedTrainer.Train(ckpt);
+        foreach (var ((name, a), (_, b)) in full.named_parameters().Zip(resumed.named_parameters()))
+            Assert.True(ParityAssert.MaxAbsDiff(a, b) == 0, $"{name} differs after resuming");
+        static string Losses(TrainerState s) => string.Join(",", s.LogHistory.Where(h => h.ContainsKey("loss") || h.ContainsKey("train_loss"))
+            .Select(h => $"{h["step"]}:{h["loss"] ?? h["train_loss"]}:{h["grad_norm"]}:{h["learning_rate"]}"));
+        Assert.Equal(Losses(fullTrainer.State), Losses(resumedTrainer.State));
+    }
+
+    [Fact]
+    public void Checkpoints_Hold_What_Resuming_Needs_And_Rotate()
+    {
+        var features = RandomFeatures(8, 40, 2, 2);
+        var config = TinyConfigs.Tiny(c => c with { NumLabels = 2 });
+        using var tmp = TestPaths.TempDir();
+        random.manual_seed(1);
+        using var model = new DebertaForSequenceClassification(config);
+        var args = new TrainingArguments { OutputDir = tmp.Path, PerDeviceTrainBatchSize = 2, MaxSteps = 8, SaveSteps = 2, SaveTotalLimit = 2, LoggingSteps = 2 };
+        using var trainer = new Trainer(model, args, new DataCollatorWithPadding(0), features);
+        trainer.Train();
+        var dirs = Directory.GetDirectories(tmp.Path).Select(Path.GetFileName).Order().ToArray();
+        Assert.Equal(["checkpoint-6", "checkpoint-8"], dirs);
+        foreach (string f in new[] { "config.json", "model.safetensors", "optimizer.safetensors", "scheduler.json", "rng_state.safetensors", "trainer_state.json", "training_args.json" })
+            Assert.True(File.Exists(Path.Combine(tmp.Path, "checkpoint-8", f)), f);
+        var state = JsonNode.Parse(File.ReadAllText(Path.Combine(tmp.Path, "checkpoint-8", "trainer_state.json")))!;
+        Assert.Equal(8, (int)state["global_step"]!);
+        Assert.Equal(4, state["log_history"]!.AsArray().Count);
+        Assert.Equal(Path.Combine(tmp.Path, "checkpoint-8"), Trainer.GetLastCheckpoint(tmp.Path));
+        // The checkpoint loads as a Hugging Face folder.
+        using var loaded = DebertaForSequenceClassification.FromPretrained(Path.Combine(tmp.Path, "checkpoint-8"));
+        foreach (var ((name, a), (_, b)) in model.named_parameters().Zip(loaded.named_parameters()))
+            Assert.True(ParityAssert.MaxAbsDiff(a, b) == 0, name);
+    }
+
+    [Fact]
+    public void Cancellation_Stops_After_A_Step_And_Saves_A_Checkpoint()
+    {
+        var features = RandomFeatures(8, 40, 3, 2);
+        var config = TinyConfigs.Tiny(c => c with { NumLabels = 2 });
+        using var tmp = TestPaths.TempDir();
+        random.manual_seed(1);
+        using var model = new DebertaForSequenceClassification(config);
+        var args = new TrainingArguments { OutputDir = tmp.Path, PerDeviceTrainBatchSize = 2, MaxSteps = 20, SaveStrategy = IntervalStrategy.No };
+        using var trainer = new Trainer(model, args, new DataCollatorWithPadding(0), features);
+        using var cts = new CancellationTokenSource();
+        trainer.Progress += p => { if (p.GlobalStep == 3) cts.Cancel(); };
+        Assert.Throws<OperationCanceledException>(() => trainer.Train(cancellationToken: cts.Token));
+        Assert.Equal(3, trainer.State.GlobalStep);
+        Assert.True(File.Exists(Path.Combine(tmp.Path, "checkpoint-3", "trainer_state.json")));
+    }
+
+    [Fact]
+    public void Training_Steps_Leak_No_Tensors()
+    {
+        var features = RandomFeatures(8, 40, 4, 2);
+        var config = TinyConfigs.Tiny(c => c with { NumLabels = 2 });
+        using var tmp = TestPaths.TempDir();
+        random.manual_seed(1);
+        using var model = new DebertaForSequenceClassification(config);
+        long Run(int steps)
+        {
+            var args = new TrainingArguments { OutputDir = tmp.Path, PerDeviceTrainBatchSize = 2, MaxSteps = steps, SaveStrategy = IntervalStrategy.No, LoggingSteps = 1 };
+            using (var trainer = new Trainer(model, args, new DataCollatorWithPadding(0), features, features))
+            {
+                trainer.Train();
+                trainer.Evaluate();
+            }
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            return DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        }
+        Run(2);
+        long after2 = Run(2);
+        long after10 = Run(10);
+        Assert.True(after10 <= after2, $"live tensors grew from {after2} to {after10}");
+    }
+}
