@@ -59,7 +59,8 @@ internal sealed class AdamW : IDisposable
         using var _ = no_grad();
         foreach (var s in _slots)
         {
-            var grad = s.Param.grad;
+            // Each read of .grad makes a new handle: dispose it (the parameter keeps its gradient).
+            using var grad = s.Param.grad;
             if (grad is null) continue;
             using var scope = NewDisposeScope();
             if (s.ExpAvg is null)
