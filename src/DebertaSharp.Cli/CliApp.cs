@@ -1,110 +1,157 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
+
 namespace DebertaSharp.Cli;
 
-/// <summary>Entry point of the <c>deberta</c> command-line tool: dispatches to one command per file under Commands/.</summary>
+/// <summary>
+/// Entry point of the <c>deberta</c> command-line tool, on System.CommandLine: one command per file under Commands/,
+/// each with a <c>static Command Build()</c> registered in <see cref="Commands"/>. Exit codes: 0 success; 1 an error
+/// thrown by the command (<c>deberta &lt;command&gt;: error: &lt;Type&gt;: &lt;message&gt;</c> on stderr); 2 a usage
+/// error (<c>deberta &lt;command&gt;: &lt;message&gt;</c>); 130 cancelled (Ctrl-C).
+/// </summary>
 internal static class CliApp
 {
-    internal const string Usage = """
-        usage: deberta <command> [options]
+    /// <summary>Exit code of a run cancelled by Ctrl-C (SIGINT), as shells report it.</summary>
+    internal const int CancelledExitCode = 130;
 
-        commands:
-          forward    run a model on tensors from a safetensors file and write its outputs
-          tokenize   encode a JSON array of texts and print one JSON object per line
+    /// <summary>The tool's commands, in <c>--help</c> order. A new command is one file under Commands/ and one entry here.</summary>
+    private static Command[] Commands() => [ForwardCommand.Build(), TokenizeCommand.Build()];
 
-        Run `deberta <command> --help` for a command's options.
-        """;
+    /// <summary>The root command with every command registered (a fresh tree per call: System.CommandLine symbols are mutable).</summary>
+    internal static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("""
+            DebertaSharp's command-line tool: runs Hugging Face DeBERTa checkpoints and tokenizers.
+            Run `deberta <command> --help` for a command's options.
+            """);
+        foreach (var command in Commands()) root.Subcommands.Add(command);
+        UseHelp(root);
+        return root;
+    }
 
     /// <summary>Runs the tool. Returns the process exit code; errors go to <paramref name="stderr"/>.</summary>
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    public static int Run(string[] args, TextWriter stdout, TextWriter stderr) =>
+        Run(args, stdout, stderr, handleProcessTermination: false, CancellationToken.None);
+
+    /// <summary>
+    /// Runs the tool; with <paramref name="handleProcessTermination"/> (the real process) Ctrl-C and SIGTERM cancel the
+    /// token the command gets instead of killing the process (not in process: a test host's signals are its own).
+    /// </summary>
+    internal static int Run(string[] args, TextWriter stdout, TextWriter stderr, bool handleProcessTermination, CancellationToken cancellationToken)
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        var root = BuildRoot();
+        if (args.Length == 0)
         {
-            (args.Length == 0 ? stderr : stdout).WriteLine(Usage);
-            return args.Length == 0 ? 2 : 0;
+            WriteHelp(root, [], stderr);
+            return 2;
         }
+        if (args[0] == "help") args = [.. args[1..], "--help"];   // `deberta help [command]`
+
+        // No response files: a value starting with '@' is a path like any other, as it always was.
+        var parseResult = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        string prefix = Prefix(parseResult.CommandResult);
+        if (parseResult.Action is ParseErrorAction)
+        {
+            if (parseResult.CommandResult.Command == root && parseResult.UnmatchedTokens.Contains(args[0]))
+            {
+                stderr.WriteLine($"deberta {args[0]}: unknown command '{args[0]}'");
+                stderr.WriteLine();
+                WriteHelp(root, [], stderr);
+            }
+            else
+            {
+                foreach (var error in parseResult.Errors) stderr.WriteLine($"{prefix}: {error.Message}");
+            }
+            return 2;
+        }
+
+        var configuration = new InvocationConfiguration
+        {
+            Output = stdout,
+            Error = stderr,
+            EnableDefaultExceptionHandler = false,
+            ProcessTerminationTimeout = handleProcessTermination ? TimeSpan.FromSeconds(2) : null,
+        };
         try
         {
-            return args[0] switch
-            {
-                "forward" => ForwardCommand.Run(args[1..], stdout, stderr),
-                "tokenize" => TokenizeCommand.Run(args[1..], stdout, stderr),
-                _ => throw new CliUsageException($"unknown command '{args[0]}'\n\n{Usage}"),
-            };
+            int code = parseResult.InvokeAsync(configuration, cancellationToken).GetAwaiter().GetResult();
+            // System.CommandLine itself answers 130 when a command did not stop within the timeout after Ctrl-C.
+            if (code == CancelledExitCode) stderr.WriteLine($"{prefix}: cancelled");
+            return code;
+        }
+        catch (OperationCanceledException)
+        {
+            stderr.WriteLine($"{prefix}: cancelled");
+            return CancelledExitCode;
         }
         catch (CliUsageException e)
         {
-            stderr.WriteLine($"deberta {(args.Length > 0 ? args[0] : "")}: {e.Message}");
+            stderr.WriteLine($"{prefix}: {e.Message}");
             return 2;
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            stderr.WriteLine($"deberta {args[0]}: error: {e.GetType().Name}: {e.Message}");
+            stderr.WriteLine($"{prefix}: error: {e.GetType().Name}: {e.Message}");
             return 1;
         }
     }
-}
 
-/// <summary>A command line that does not follow a command's contract (unknown flag, missing value).</summary>
-internal sealed class CliUsageException(string message) : Exception(message);
+    /// <summary>
+    /// Sets <paramref name="command"/>'s action: <paramref name="action"/> runs on a worker thread with the parse result
+    /// (its <c>InvocationConfiguration.Output</c>/<c>Error</c> are the tool's stdout/stderr) and a token that Ctrl-C
+    /// cancels; it returns the exit code, throws for errors (exit 1) and <see cref="OperationCanceledException"/> when cancelled.
+    /// </summary>
+    internal static void SetAction(Command command, Func<ParseResult, CancellationToken, int> action) =>
+        command.SetAction((parseResult, cancellationToken) => Task.Run(() => action(parseResult, cancellationToken), cancellationToken));
 
-/// <summary>Minimal, strict parser for <c>--flag value</c> and <c>--switch</c> arguments.</summary>
-internal sealed class CliArgs
-{
-    private readonly Dictionary<string, string?> _values = new(StringComparer.Ordinal);
-
-    /// <summary>True when <c>--help</c> or <c>-h</c> was given.</summary>
-    public bool Help { get; }
-
-    /// <summary>Parses <paramref name="args"/>; <paramref name="valued"/> take a value, <paramref name="switches"/> do not.</summary>
-    public CliArgs(string[] args, IReadOnlyCollection<string> valued, IReadOnlyCollection<string> switches)
+    /// <summary>
+    /// System.CommandLine's generated help, wrapped to the terminal (120 columns when redirected), where a command's row
+    /// in its parent's list shows only the first paragraph of its description and its own <c>--help</c> all of it.
+    /// </summary>
+    private static void UseHelp(RootCommand root)
     {
-        for (int i = 0; i < args.Length; i++)
+        int width;
+        try
         {
-            string a = args[i];
-            if (a is "--help" or "-h") { Help = true; continue; }
-            string name = a, inline = null!;
-            int eq = a.IndexOf('=');
-            if (a.StartsWith("--", StringComparison.Ordinal) && eq > 0) { name = a[..eq]; inline = a[(eq + 1)..]; }
-            if (valued.Contains(name))
-            {
-                string value = inline ?? (i + 1 < args.Length ? args[++i] : throw new CliUsageException($"{name} needs a value"));
-                if (!_values.TryAdd(name, value)) throw new CliUsageException($"{name} given twice");
-            }
-            else if (switches.Contains(name) && inline is null)
-            {
-                _values[name] = null;
-            }
-            else
-            {
-                throw new CliUsageException($"unknown argument '{a}'");
-            }
+            width = Console.IsOutputRedirected || Console.WindowWidth <= 0 ? 120 : Console.WindowWidth;
+        }
+        catch (IOException)
+        {
+            width = 120;
+        }
+        foreach (var help in root.Options.OfType<HelpOption>()) help.Action = new SummaryHelpAction(new HelpAction { MaxWidth = width });
+    }
+
+    /// <summary>Cuts the subcommands' descriptions to their first paragraph, then writes the standard help.</summary>
+    /// <remarks>Mutating the tree is safe: <see cref="Run(string[], TextWriter, TextWriter, bool, CancellationToken)"/> builds a fresh one per call.</remarks>
+    private sealed class SummaryHelpAction(HelpAction help) : SynchronousCommandLineAction
+    {
+        public override bool ClearsParseErrors => true;
+
+        public override int Invoke(ParseResult parseResult)
+        {
+            foreach (var sub in parseResult.CommandResult.Command.Subcommands)
+                sub.Description = sub.Description?.Split("\n\n", 2)[0];
+            return help.Invoke(parseResult);
         }
     }
 
-    /// <summary>Whether the flag or switch was given.</summary>
-    public bool Has(string name) => _values.ContainsKey(name);
+    /// <summary>Writes the generated help of the command at <paramref name="path"/> (the root when empty).</summary>
+    private static void WriteHelp(RootCommand root, string[] path, TextWriter writer) =>
+        root.Parse([.. path, "--help"]).Invoke(new InvocationConfiguration { Output = writer, Error = writer });
 
-    /// <summary>The value of an optional flag.</summary>
-    public string? Get(string name) => _values.TryGetValue(name, out var v) ? v : null;
-
-    /// <summary>The value of a required flag.</summary>
-    public string Require(string name) => Get(name) ?? throw new CliUsageException($"missing required option {name}");
-
-    /// <summary>The value of an optional flag restricted to <paramref name="allowed"/>.</summary>
-    public string? Choice(string name, params string[] allowed)
+    /// <summary><c>deberta</c> followed by the names of the commands down to <paramref name="result"/>.</summary>
+    private static string Prefix(CommandResult result)
     {
-        string? v = Get(name);
-        if (v is not null && Array.IndexOf(allowed, v) < 0)
-            throw new CliUsageException($"{name} must be one of {string.Join("|", allowed)}, not '{v}'");
-        return v;
-    }
-
-    /// <summary>The value of an optional positive integer flag.</summary>
-    public int? PositiveInt(string name)
-    {
-        string? v = Get(name);
-        if (v is null) return null;
-        if (!int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) || n <= 0)
-            throw new CliUsageException($"{name} must be a positive integer, not '{v}'");
-        return n;
+        var names = new List<string>();
+        for (SymbolResult? r = result; r is CommandResult c && c.Command is not RootCommand; r = r.Parent) names.Add(c.Command.Name);
+        names.Add("deberta");
+        names.Reverse();
+        return string.Join(' ', names);
     }
 }
+
+/// <summary>A usage error a command finds in its action (options that exclude each other, ...): exit 2, message on stderr.</summary>
+internal sealed class CliUsageException(string message) : Exception(message);

@@ -1,3 +1,3 @@
 using DebertaSharp.Cli;
 
-return CliApp.Run(args, Console.Out, Console.Error);
+return CliApp.Run(args, Console.Out, Console.Error, handleProcessTermination: true, CancellationToken.None);

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using DebertaSharp.Serialization;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -12,36 +13,48 @@ namespace DebertaSharp.Cli;
 /// </summary>
 internal static class ForwardCommand
 {
-    internal const string Help = """
-        usage: deberta forward --model DIR --inputs IN.safetensors --output OUT.safetensors
-                               [--output-hidden-states] [--output-attentions]
-                               [--head auto|base|masked-lm|sequence-classification|token-classification|question-answering]
-                               [--dtype float32|float16|bfloat16]
-
-        Loads the checkpoint in DIR (config.json + model.safetensors, sharded safetensors or pytorch_model.bin), runs it
-        in evaluation mode on the tensors of IN.safetensors named input.input_ids, input.attention_mask,
-        input.token_type_ids, input.position_ids, input.inputs_embeds, input.labels, input.start_positions,
-        input.end_positions (ids and masks int64; labels int64 or float; other tensors in the file are ignored) and
-        writes OUT.safetensors with output.<field> in fp32: last_hidden_state, logits, start_logits, end_logits, loss,
-        hidden_states.<i>, attentions.<i>. The model class comes from config.json "architectures" unless --head says
-        otherwise. OUT is replaced only when the whole file has been written.
-        """;
-
     private static readonly string[] Heads = ["auto", "base", "masked-lm", "sequence-classification", "token-classification", "question-answering"];
     private static readonly string[] DTypes = ["float32", "float16", "bfloat16"];
     private static readonly string[] KnownInputs =
         ["input_ids", "attention_mask", "token_type_ids", "position_ids", "inputs_embeds", "labels", "start_positions", "end_positions"];
 
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    /// <summary>The <c>forward</c> command: its options and its action.</summary>
+    internal static Command Build()
     {
-        var a = new CliArgs(args, ["--model", "--inputs", "--output", "--head", "--dtype"], ["--output-hidden-states", "--output-attentions"]);
-        if (a.Help)
+        var model = Opt.Required<string>("--model",
+            "Checkpoint folder: config.json plus model.safetensors, sharded safetensors (model.safetensors.index.json) " +
+            "or pytorch_model.bin; when several are present the choice is Hugging Face's (safetensors first).").WithHelpName("DIR");
+        var inputs = Opt.Required<string>("--inputs",
+            "Safetensors file with the input.* tensors: input.input_ids, input.attention_mask, input.token_type_ids, " +
+            "input.position_ids, input.inputs_embeds, input.labels, input.start_positions, input.end_positions (ids and " +
+            "masks int64; labels int64 or float). Other tensors are ignored; an unknown input.* name is an error.").WithHelpName("IN.safetensors");
+        var output = Opt.Required<string>("--output",
+            "Safetensors file to write: output.<field> in fp32 (last_hidden_state, logits, start_logits, end_logits, loss, " +
+            "hidden_states.<i>, attentions.<i>). Replaced only when the whole file has been written.").WithHelpName("OUT.safetensors");
+        var hiddenStates = Opt.Flag("--output-hidden-states", "Also write output.hidden_states.<i> (the embedding output first).");
+        var attentions = Opt.Flag("--output-attentions", "Also write output.attentions.<i>.");
+        var head = Opt.Choice("--head", "Model class; auto takes it from config.json \"architectures\".", Heads, "auto");
+        var dtype = Opt.Choice("--dtype", "Compute dtype (the weights are cast to it); outputs are always written as fp32.", DTypes, "float32");
+
+        var command = new Command("forward",
+            "Runs a checkpoint on the input.* tensors of a safetensors file and writes its outputs.\n\n" +
+            "Loads the checkpoint in DIR, runs it in evaluation mode on the tensors of IN.safetensors and writes " +
+            "OUT.safetensors with output.<field> in fp32, named as Hugging Face's output fields. The model class comes " +
+            "from config.json \"architectures\" unless --head says otherwise.")
         {
-            stdout.WriteLine(Help);
-            return 0;
-        }
-        string modelDir = a.Require("--model"), inputsPath = a.Require("--inputs"), outputPath = a.Require("--output");
-        DebertaHead? head = a.Choice("--head", Heads) switch
+            model, inputs, output, hiddenStates, attentions, head, dtype,
+        };
+        CliApp.SetAction(command, (parseResult, cancellationToken) => Run(
+            parseResult.GetRequiredValue(model), parseResult.GetRequiredValue(inputs), parseResult.GetRequiredValue(output),
+            parseResult.GetValue(hiddenStates), parseResult.GetValue(attentions), parseResult.GetValue(head), parseResult.GetValue(dtype),
+            parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken));
+        return command;
+    }
+
+    private static int Run(string modelDir, string inputsPath, string outputPath, bool outputHiddenStates, bool outputAttentions,
+        string? headName, string? dtypeName, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        DebertaHead? head = headName switch
         {
             null or "auto" => null,
             "base" => DebertaHead.Base,
@@ -50,7 +63,7 @@ internal static class ForwardCommand
             "token-classification" => DebertaHead.TokenClassification,
             _ => DebertaHead.QuestionAnswering,
         };
-        ScalarType dtype = a.Choice("--dtype", DTypes) switch
+        ScalarType dtype = dtypeName switch
         {
             "float16" => ScalarType.Float16,
             "bfloat16" => ScalarType.BFloat16,
@@ -63,11 +76,13 @@ internal static class ForwardCommand
 
         using var scope = torch.NewDisposeScope();
         var tensors = SafeTensors.Load(inputsPath);
-        var inputs = ReadInputs(tensors, inputsPath, dtype, a.Has("--output-hidden-states"), a.Has("--output-attentions"));
+        var inputs = ReadInputs(tensors, inputsPath, dtype, outputHiddenStates, outputAttentions);
+        cancellationToken.ThrowIfCancellationRequested();
 
         using var model = DebertaPreTrainedModel.FromPretrained(modelDir, dtype: dtype, head: head,
             options: new PretrainedLoadOptions { Log = message => stderr.WriteLine($"deberta forward: {message}") });
         model.eval();
+        cancellationToken.ThrowIfCancellationRequested();
         // Targets the chosen head computes no loss from are ignored, and said so (Hugging Face's classes refuse them).
         bool qa = model.Head == DebertaHead.QuestionAnswering;
         if (inputs.Labels is not null && (model.Head == DebertaHead.Base || qa))
@@ -88,6 +103,7 @@ internal static class ForwardCommand
             }
         }
 
+        cancellationToken.ThrowIfCancellationRequested();
         var named = output.NamedTensors()
             .Select(kv => new KeyValuePair<string, Tensor>("output." + kv.Key, kv.Value.detach().to(ScalarType.Float32).contiguous()))
             .ToList();

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.CommandLine;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using DebertaSharp.Tokenization;
@@ -11,59 +12,70 @@ namespace DebertaSharp.Cli;
 /// </summary>
 internal static class TokenizeCommand
 {
-    internal const string Usage = """
-        usage: deberta tokenize --tokenizer DIR --input FILE.json [--pairs] [--split-into-words] [--no-special-tokens]
-                                [--max-length N] [--truncation longest_first|only_first|only_second]
-                                [--padding longest|max_length]
-
-        FILE.json is a JSON array of strings, of [text, text_pair] with --pairs, or of word arrays with
-        --split-into-words (of [words, pair_words] with both). The whole array is one batch. DIR with a
-        tokenizer.json uses DebertaTokenizerFast, otherwise DebertaTokenizer on vocab.json + merges.txt.
-        Output: one JSON object per line and element: input_ids, token_type_ids, attention_mask,
-        special_tokens_mask, offset_mapping (code points; [0, 0] for special and padding tokens), tokens,
-        and word_ids with --split-into-words.
-        """;
-
-    public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
+    /// <summary>The <c>tokenize</c> command: its options and its action.</summary>
+    internal static Command Build()
     {
-        var a = new CliArgs(args, ["--tokenizer", "--input", "--max-length", "--truncation", "--padding"],
-            ["--pairs", "--split-into-words", "--no-special-tokens"]);
-        if (a.Help)
-        {
-            stdout.WriteLine(Usage);
-            return 0;
-        }
-        string dir = a.Require("--tokenizer");
-        string input = a.Require("--input");
-        bool pairs = a.Has("--pairs");
-        bool words = a.Has("--split-into-words");
-        var options = new EncodeOptions
-        {
-            AddSpecialTokens = !a.Has("--no-special-tokens"),
-            MaxLength = a.PositiveInt("--max-length"),
-            Truncation = a.Choice("--truncation", "longest_first", "only_first", "only_second") switch
-            {
-                "longest_first" => TruncationStrategy.LongestFirst,
-                "only_first" => TruncationStrategy.OnlyFirst,
-                "only_second" => TruncationStrategy.OnlySecond,
-                _ => null,
-            },
-            Padding = a.Choice("--padding", "longest", "max_length") switch
-            {
-                "longest" => PaddingStrategy.Longest,
-                "max_length" => PaddingStrategy.MaxLength,
-                _ => PaddingStrategy.None,
-            },
-        };
+        var tokenizer = Opt.Required<string>("--tokenizer",
+            "Tokenizer folder: with a tokenizer.json uses DebertaTokenizerFast, otherwise DebertaTokenizer on its vocab.json and merges.txt.")
+            .WithHelpName("DIR");
+        var input = Opt.Required<string>("--input",
+            "JSON array of strings, of [text, text_pair] with --pairs, of word arrays with --split-into-words (of " +
+            "[words, pair_words] with both). The whole array is one batch.").WithHelpName("FILE.json");
+        var pairs = Opt.Flag("--pairs", "Each element is a [text, text_pair] pair.");
+        var splitIntoWords = Opt.Flag("--split-into-words", "Each text is an array of words (is_split_into_words); adds word_ids to the output.");
+        var noSpecialTokens = Opt.Flag("--no-special-tokens", "Do not add [CLS]/[SEP] (add_special_tokens=False).");
+        var maxLength = Opt.PositiveInt("--max-length", "Maximum length; alone it truncates with longest_first.");
+        var truncation = Opt.Choice("--truncation",
+            "Truncation strategy; without --max-length it truncates to model_max_length.", ["longest_first", "only_first", "only_second"]);
+        var padding = Opt.Choice("--padding",
+            "Pad to the batch's longest, or to --max-length (model_max_length without it); no padding when absent.", ["longest", "max_length"]);
 
+        var command = new Command("tokenize",
+            "Encodes a JSON array of texts and prints one JSON object per line and element.\n\n" +
+            "The texts (or pairs, or word lists) of FILE.json are one batch. Output, in input order: input_ids, " +
+            "token_type_ids, attention_mask, special_tokens_mask, offset_mapping (code points; [0, 0] for special and " +
+            "padding tokens), tokens, and word_ids with --split-into-words. Flags follow transformers' tokenizer(...).")
+        {
+            tokenizer, input, pairs, splitIntoWords, noSpecialTokens, maxLength, truncation, padding,
+        };
+        CliApp.SetAction(command, (parseResult, cancellationToken) =>
+        {
+            var options = new EncodeOptions
+            {
+                AddSpecialTokens = !parseResult.GetValue(noSpecialTokens),
+                MaxLength = parseResult.GetValue(maxLength),
+                Truncation = parseResult.GetValue(truncation) switch
+                {
+                    "longest_first" => TruncationStrategy.LongestFirst,
+                    "only_first" => TruncationStrategy.OnlyFirst,
+                    "only_second" => TruncationStrategy.OnlySecond,
+                    _ => null,
+                },
+                Padding = parseResult.GetValue(padding) switch
+                {
+                    "longest" => PaddingStrategy.Longest,
+                    "max_length" => PaddingStrategy.MaxLength,
+                    _ => PaddingStrategy.None,
+                },
+            };
+            return Run(parseResult.GetRequiredValue(tokenizer), parseResult.GetRequiredValue(input), parseResult.GetValue(pairs),
+                parseResult.GetValue(splitIntoWords), options, parseResult.InvocationConfiguration.Output, cancellationToken);
+        });
+        return command;
+    }
+
+    private static int Run(string dir, string input, bool pairs, bool words, EncodeOptions options, TextWriter stdout, CancellationToken cancellationToken)
+    {
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"tokenizer directory not found: {dir}");
         if (!File.Exists(input)) throw new FileNotFoundException($"input file not found: {input}", input);
         var tokenizer = DebertaTokenizerBase.FromPretrained(dir);
         var batch = Encode(tokenizer, ReadInput(input, pairs, words), pairs, words, options);
+        cancellationToken.ThrowIfCancellationRequested();
 
         // Build everything first so that an error never leaves partial output.
         var lines = new List<string>(batch.Count);
         for (int i = 0; i < batch.Count; i++) lines.Add(ToJsonLine(tokenizer, batch[i], words));
+        cancellationToken.ThrowIfCancellationRequested();
         foreach (var line in lines) stdout.WriteLine(line);
         stdout.Flush();
         return 0;
