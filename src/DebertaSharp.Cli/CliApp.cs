@@ -72,7 +72,7 @@ internal static class CliApp
             Output = stdout,
             Error = stderr,
             EnableDefaultExceptionHandler = false,
-            ProcessTerminationTimeout = handleProcessTermination ? TimeSpan.FromSeconds(2) : null,
+            ProcessTerminationTimeout = handleProcessTermination ? TimeSpan.FromSeconds(120) : null,
         };
         try
         {

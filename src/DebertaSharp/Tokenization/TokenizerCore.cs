@@ -13,7 +13,7 @@ internal sealed class TokenizerCore
     public bool ByteLevelPreTokenizer { get; init; } = true;
 
     /// <summary>Add a space before a text that does not start with one.</summary>
-    public bool AddPrefixSpace { get; init; }
+    public bool AddPrefixSpace { get; set; }
 
     /// <summary>Split with the GPT-2 pattern.</summary>
     public bool UseRegex { get; init; } = true;

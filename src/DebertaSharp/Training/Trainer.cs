@@ -26,7 +26,10 @@ public sealed record TrainOutput(int GlobalStep, double TrainingLoss, IReadOnlyD
 /// <param name="Predictions">Per feature, as above.</param>
 /// <param name="EndLogits">Question answering end logits per feature; null for other heads.</param>
 /// <param name="Width">Values per position: num_labels for token classification, else the row length.</param>
-public sealed record EvalPrediction(IReadOnlyList<TrainingFeature> Features, IReadOnlyList<float[]> Predictions, IReadOnlyList<float[]>? EndLogits, int Width);
+/// <param name="LabelIds">Per-token labels of each feature as the collator built them (token classification and
+/// masked LM, whose labels the collator draws), trimmed like the predictions; null for other heads.</param>
+public sealed record EvalPrediction(IReadOnlyList<TrainingFeature> Features, IReadOnlyList<float[]> Predictions, IReadOnlyList<float[]>? EndLogits, int Width,
+    IReadOnlyList<int[]>? LabelIds = null);
 
 /// <summary>What <see cref="Trainer.Predict"/> returns (Hugging Face's <c>PredictionOutput</c>).</summary>
 /// <param name="Predictions">The predictions, see <see cref="EvalPrediction"/>.</param>
@@ -427,10 +430,13 @@ public sealed class Trainer : IDisposable
         Model.eval();
         var predictions = new List<float[]>(data.Count);
         List<float[]>? ends = Model.Head == DebertaHead.QuestionAnswering ? new(data.Count) : null;
+        List<int[]>? labelIds = Model.Head is DebertaHead.TokenClassification or DebertaHead.MaskedLM ? new(data.Count) : null;
         int width = 1;
         double lossSum = 0;
         int lossCount = 0, steps = 0;
-        bool withLabels = data.All(f => f.HasLabels);
+        bool withLabels = data.All(f => f.HasLabels);   // else the collator may still make labels (masked LM)
+        // torch's DataLoader iterator takes its base seed from the global generator, as in training.
+        DrawDataLoaderBaseSeed();
         try
         {
             using var noGrad = no_grad();
@@ -439,9 +445,15 @@ public sealed class Trainer : IDisposable
                 using var scope = NewDisposeScope();
                 var features = data.Skip(s).Take(Args.PerDeviceEvalBatchSize).ToList();
                 var inputs = Collator.Collate(features);
-                if (!withLabels) inputs = inputs with { Labels = null, StartPositions = null, EndPositions = null };
                 var output = Model.Forward(inputs);
                 steps++;
+                if (labelIds is not null && inputs.Labels is { } lab && lab.dim() == 2)
+                {
+                    int len = (int)lab.shape[1];
+                    long[] all = lab.to(ScalarType.Int64).contiguous().data<long>().ToArray();
+                    for (int b = 0; b < features.Count; b++)
+                        labelIds.Add([.. all.AsSpan(b * len, Math.Min(features[b].Length, len)).ToArray().Select(x => (int)x)]);
+                }
                 if (output.Loss is { } loss)
                 {
                     // evaluation_loop repeats each batch's mean loss batch-size times, then averages.
@@ -476,10 +488,10 @@ public sealed class Trainer : IDisposable
         {
             if (wasTraining) Model.train();
         }
-        var prediction = new EvalPrediction(data, predictions, ends, width);
+        var prediction = new EvalPrediction(data, predictions, ends, width, labelIds is { Count: > 0 } ? labelIds : null);
         var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
         if (lossCount > 0) metrics[$"{prefix}_loss"] = (float)(lossSum / lossCount);
-        if (withLabels && ComputeMetrics is not null)
+        if ((withLabels || lossCount > 0) && ComputeMetrics is not null)
             foreach (var (k, v) in ComputeMetrics(prediction))
                 metrics[k.StartsWith(prefix + "_", StringComparison.Ordinal) ? k : $"{prefix}_{k}"] = v;
         double runtime = Math.Round(clock.Elapsed.TotalSeconds, 4);
