@@ -112,6 +112,9 @@ public sealed class Trainer : IDisposable
     public DebertaTokenizerBase? Tokenizer { get; }
     /// <summary>The metric function.</summary>
     public Func<EvalPrediction, IReadOnlyDictionary<string, double>>? ComputeMetrics { get; }
+    /// <summary>Call <see cref="ComputeMetrics"/> even when the features carry no labels (question answering post-processing).</summary>
+    internal bool MetricsNeedNoLabels { get; set; }
+
     /// <summary>The run's state (<c>trainer_state.json</c>).</summary>
     public TrainerState State { get; private set; } = new();
 
@@ -491,7 +494,7 @@ public sealed class Trainer : IDisposable
         var prediction = new EvalPrediction(data, predictions, ends, width, labelIds is { Count: > 0 } ? labelIds : null);
         var metrics = new Dictionary<string, double>(StringComparer.Ordinal);
         if (lossCount > 0) metrics[$"{prefix}_loss"] = (float)(lossSum / lossCount);
-        if ((withLabels || lossCount > 0) && ComputeMetrics is not null)
+        if ((withLabels || lossCount > 0 || MetricsNeedNoLabels) && ComputeMetrics is not null)
             foreach (var (k, v) in ComputeMetrics(prediction))
                 metrics[k.StartsWith(prefix + "_", StringComparison.Ordinal) ? k : $"{prefix}_{k}"] = v;
         double runtime = Math.Round(clock.Elapsed.TotalSeconds, 4);

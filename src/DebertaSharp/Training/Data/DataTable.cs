@@ -52,6 +52,9 @@ public sealed class DataTable
         _types = types;
     }
 
+    /// <summary>The same table with other rows (a split of this one).</summary>
+    internal DataTable WithRows(IReadOnlyList<DataRow> rows) => new(Path, Columns, rows, _types);
+
     /// <summary>The file read.</summary>
     public string Path { get; }
 

@@ -222,7 +222,7 @@ public static partial class FineTuning
         var result = new int[a.Count];
         for (int i = 0; i < a.Count; i++)
         {
-            try { result[i] = a[i]!.GetValue<int>(); }
+            try { result[i] = JsonNumbers.ToInt(a[i]!); }
             catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
             {
                 throw new TrainingDataException(file, line, column, $"entry {i} is not an integer: {a[i]?.ToJsonString() ?? "null"}", e);
@@ -257,18 +257,19 @@ public static partial class FineTuning
             switch (head)
             {
                 case DebertaHead.SequenceClassification when labelNode is JsonValue lv:
-                    if (lv.TryGetValue(out double d) && (d != Math.Floor(d) || c.Config.NumLabels == 1))
+                    double d = JsonNumbers.ToDouble(lv);
+                    if (d != Math.Floor(d) || c.Config.NumLabels == 1)
                         feature = feature with { FloatLabels = [(float)d] };
                     else
                     {
-                        int label = lv.GetValue<int>();
+                        int label = (int)d;
                         if (label < 0 || label >= c.Config.NumLabels)
                             throw new TrainingDataException(table.Path, row.Line, labelCol, $"class {label} is outside [0, {c.Config.NumLabels})");
                         feature = feature with { Label = label };
                     }
                     break;
                 case DebertaHead.SequenceClassification when labelNode is JsonArray la:
-                    feature = feature with { FloatLabels = [.. la.Select(x => (float)x!.GetValue<double>())] };
+                    feature = feature with { FloatLabels = [.. la.Select(x => (float)JsonNumbers.ToDouble(x!))] };
                     break;
                 case DebertaHead.TokenClassification or DebertaHead.MaskedLM when labelNode is not null:
                     var tl = IntArray(labelNode, table.Path, row.Line, labelCol);
@@ -278,9 +279,9 @@ public static partial class FineTuning
                 case DebertaHead.QuestionAnswering when row.Values.GetValueOrDefault("start_positions") is { } sp:
                     feature = feature with
                     {
-                        StartPosition = sp.GetValue<int>(),
-                        EndPosition = row.Values.GetValueOrDefault("end_positions")?.GetValue<int>()
-                            ?? throw new TrainingDataException(table.Path, row.Line, "end_positions", "is missing"),
+                        StartPosition = JsonNumbers.ToInt(sp),
+                        EndPosition = row.Values.GetValueOrDefault("end_positions") is { } ep ? JsonNumbers.ToInt(ep)
+                            : throw new TrainingDataException(table.Path, row.Line, "end_positions", "is missing"),
                     };
                     break;
             }

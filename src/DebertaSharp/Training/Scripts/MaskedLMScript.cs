@@ -66,14 +66,14 @@ public static partial class FineTuning
             var trainRows = train.Rows.Skip(cut).ToList();
             if (valRows.Count == 0)
                 throw new TrainingDataException(train.Path, null, null, $"validation_split_percentage {s.ValidationSplitPercentage} of {n} rows leaves no validation rows: give validation_file");
-            validation = new DataTable(train.Path, train.Columns, valRows);
-            train = new DataTable(train.Path, train.Columns, trainRows);
+            validation = train.WithRows(valRows);
+            train = train.WithRows(trainRows);
         }
         else if (validation is null && train is not null && !c.Args.DoEval && s.ValidationSplitPercentage > 0)
         {
             int n = train.Rows.Count;
             int cut = (int)Math.Round(n * s.ValidationSplitPercentage / 100.0, MidpointRounding.ToEven);
-            train = new DataTable(train.Path, train.Columns, train.Rows.Skip(cut).ToList());
+            train = train.WithRows(train.Rows.Skip(cut).ToList());
         }
         if (c.Args.DoTrain)
         {
@@ -122,6 +122,15 @@ internal static class JsonNumbers
         JsonValue v when v.TryGetValue(out long l) => l,
         JsonValue v when v.TryGetValue(out int i) => i,
         JsonValue v when v.TryGetValue(out float f) => f,
-        _ => node.GetValue<double>(),
+        JsonValue v when v.TryGetValue(out System.Text.Json.JsonElement e) && e.ValueKind == System.Text.Json.JsonValueKind.Number => e.GetDouble(),
+        _ => throw new FormatException($"not a number: {node.ToJsonString()}"),
     };
+
+    /// <summary>A JSON integer cell as an int.</summary>
+    public static int ToInt(JsonNode node)
+    {
+        double d = ToDouble(node);
+        if (d != Math.Floor(d) || d < int.MinValue || d > int.MaxValue) throw new FormatException($"not an integer: {node.ToJsonString()}");
+        return (int)d;
+    }
 }

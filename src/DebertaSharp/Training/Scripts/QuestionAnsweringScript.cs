@@ -1,0 +1,106 @@
+using System.Text.Json.Nodes;
+
+namespace DebertaSharp.Training;
+
+public static partial class FineTuning
+{
+    // ---------------------------------------------------------------- run_qa.py (QuestionAnsweringTrainer + utils_qa)
+
+    private static FineTuningResult RunQuestionAnswering(RunContext c, Action<Trainer>? configure, CancellationToken ct)
+    {
+        var s = c.Script;
+        int maxSeqLength = ResolveMaxSeqLength(c, 384);
+        bool padToMax = s.PadToMaxLength ?? true;
+        if (s.DocStride >= maxSeqLength)
+            throw new ArgumentException($"doc_stride {s.DocStride} must be smaller than max_seq_length {maxSeqLength}.", "doc_stride");
+
+        List<QaExample> Examples(string path, int? max)
+        {
+            var table = DataFiles.LoadSquad(path);
+            if (table.Rows.Count == 0) throw new TrainingDataException(path, null, null, "no questions");
+            var list = new List<QaExample>(table.Rows.Count);
+            foreach (var row in table.Rows)
+            {
+                string id = TextCell(row, "id", path) ?? throw new TrainingDataException(path, row.Line, "id", "is missing");
+                string question = TextCell(row, "question", path) ?? throw new TrainingDataException(path, row.Line, "question", $"question {id}: is missing");
+                string context = TextCell(row, "context", path) ?? throw new TrainingDataException(path, row.Line, "context", $"question {id}: is missing");
+                var answers = row.Values.GetValueOrDefault("answers") as JsonObject;
+                var texts = (answers?["text"] as JsonArray)?.Select(x => x?.GetValue<string>() ?? "").ToList() ?? [];
+                var starts = (answers?["answer_start"] as JsonArray)?.Select(x => JsonNumbers.ToInt(x!)).ToList() ?? [];
+                list.Add(QaExample.FromCodePointStarts(id, question, context, texts, starts));
+            }
+            return Take(list, max);
+        }
+        static TrainingFeature Feature(QaFeature f, bool positions, bool types) => new()
+        {
+            InputIds = f.InputIds,
+            AttentionMask = f.AttentionMask,
+            TokenTypeIds = types ? f.TokenTypeIds : null,
+            StartPosition = positions ? f.StartPosition : null,
+            EndPosition = positions ? f.EndPosition : null,
+        };
+        bool types = c.Config.TypeVocabSize > 0;
+
+        List<TrainingFeature>? trainFeatures = null;
+        if (c.Args.DoTrain)
+        {
+            var examples = Examples(s.TrainFile!, s.MaxTrainSamples);
+            if (!s.Version2WithNegative && examples.FirstOrDefault(e => e.AnswerTexts.Count == 0) is { } unanswerable)
+                throw new TrainingDataException(s.TrainFile, null, "answers",
+                    $"question {unanswerable.Id} has no answer: add --version_2_with_negative for SQuAD v2 data");
+            var qa = QuestionAnsweringPreprocessing.PrepareTrainFeatures(c.Tokenizer, examples, maxSeqLength, s.DocStride, padToMax);
+            trainFeatures = Take([.. qa.Select(f => Feature(f, true, types))], s.MaxTrainSamples);
+        }
+        (List<QaExample> Examples, List<QaFeature> Qa, List<TrainingFeature> Features)? eval = null, test = null;
+        if (c.Args.DoEval)
+        {
+            var examples = Examples(s.ValidationFile!, s.MaxEvalSamples);
+            var qa = Take(QuestionAnsweringPreprocessing.PrepareValidationFeatures(c.Tokenizer, examples, maxSeqLength, s.DocStride, padToMax), s.MaxEvalSamples);
+            eval = (examples, qa, [.. qa.Select(f => Feature(f, false, types))]);
+        }
+        if (c.Args.DoPredict)
+        {
+            var examples = Examples(s.TestFile!, s.MaxPredictSamples);
+            var qa = Take(QuestionAnsweringPreprocessing.PrepareValidationFeatures(c.Tokenizer, examples, maxSeqLength, s.DocStride, padToMax), s.MaxPredictSamples);
+            test = (examples, qa, [.. qa.Select(f => Feature(f, false, types))]);
+        }
+
+        using var model = BuildModel(c, c.Config, DebertaSharp.DebertaHead.QuestionAnswering);
+        var written = new List<string>();
+        // post_processing_function + compute_metrics, for the evaluation and the test set (told apart by their features).
+        IReadOnlyDictionary<string, double> Metrics(EvalPrediction p)
+        {
+            var (examples, qa, _, stage) = eval is { } e && ReferenceEquals(p.Features, e.Features) ? (e.Examples, e.Qa, e.Features, "eval")
+                : test is { } t && ReferenceEquals(p.Features, t.Features) ? (t.Examples, t.Qa, t.Features, "predict")
+                : throw new InvalidOperationException("question answering predictions for an unknown dataset");
+            // Features dropped by max_*_samples: post-process only the examples that kept all of theirs.
+            var result = QuestionAnsweringPostprocessing.PostprocessPredictions(examples, qa, [.. p.Predictions], [.. p.EndLogits!],
+                s.Version2WithNegative, s.NBestSize, s.MaxAnswerLength, s.NullScoreDiffThreshold);
+            Directory.CreateDirectory(c.Args.OutputDir);
+            written.AddRange(result.WriteFiles(c.Args.OutputDir, stage));
+            var references = examples.ToDictionary(x => x.Id, x => (IReadOnlyList<string>)x.AnswerTexts, StringComparer.Ordinal);
+            bool hasAnswers = examples.Any(x => x.AnswerTexts.Count > 0);
+            if (!hasAnswers && !s.Version2WithNegative) return new Dictionary<string, double>();
+            return s.Version2WithNegative
+                ? SquadMetrics.ComputeV2(result.Predictions, result.Predictions.ToDictionary(kv => kv.Key, _ => 0.0, StringComparer.Ordinal), references)
+                : SquadMetrics.ComputeV1(result.Predictions, references);
+        }
+        var collator = new DataCollatorWithPadding(c.Tokenizer.PadTokenId, c.Tokenizer.PadTokenTypeId);
+        using var trainer = NewTrainer(c, model, collator, trainFeatures, eval?.Features, Metrics, configure);
+        trainer.MetricsNeedNoLabels = true;
+        var (trainMetrics, evalMetrics) = TrainAndEvaluate(c, trainer, trainFeatures?.Count ?? 0, eval?.Features.Count ?? 0, written, ct);
+        IReadOnlyDictionary<string, double>? predictMetrics = null;
+        if (test is { } tt)
+        {
+            var output = trainer.Predict(tt.Features, "predict");
+            if (tt.Examples.Any(x => x.AnswerTexts.Count > 0) || s.Version2WithNegative)
+            {
+                var m = new Dictionary<string, double>(output.Metrics) { ["predict_samples"] = tt.Features.Count };
+                Trainer.SaveMetrics(c.Args.OutputDir, "predict", m);
+                written.Add(Path.Combine(c.Args.OutputDir, "predict_results.json"));
+                predictMetrics = m;
+            }
+        }
+        return new FineTuningResult(trainMetrics, evalMetrics, predictMetrics, written);
+    }
+}
