@@ -58,8 +58,8 @@ internal static class ForwardBenchmark
             int n = (long)b * s >= 4096 ? largeRuns : runs;
             long[] ids = RandomIds(b, s, seed: b * 1000 + s);
 
-            ResetPeakRss();
-            double ours = Median(TimeRuns(n, () =>
+            BenchSupport.ResetPeakRss();
+            double ours = BenchSupport.Median(TimeRuns(n, () =>
             {
                 using var scope = torch.NewDisposeScope();
                 using var noGrad = torch.no_grad();
@@ -68,13 +68,13 @@ internal static class ForwardBenchmark
                 var output = model.Forward(inputIds, mask);
                 _ = output.LastHiddenState.shape; // the forward is synchronous on CPU
             }));
-            oursPeak = Math.Max(oursPeak, PeakRssMb());
+            oursPeak = Math.Max(oursPeak, BenchSupport.PeakRssMb());
 
             string ortPart = "ort_ms=skipped ratio=n/a";
             if (session is not null)
             {
-                ResetPeakRss();
-                double ort = Median(TimeRuns(n, () =>
+                BenchSupport.ResetPeakRss();
+                double ort = BenchSupport.Median(TimeRuns(n, () =>
                 {
                     var idsT = new DenseTensor<long>(ids, new[] { b, s });
                     var maskT = new DenseTensor<long>(Enumerable.Repeat(1L, b * s).ToArray(), new[] { b, s });
@@ -85,7 +85,7 @@ internal static class ForwardBenchmark
                     });
                     _ = results.First().AsTensor<float>().Length;
                 }));
-                ortPeak = Math.Max(ortPeak, PeakRssMb());
+                ortPeak = Math.Max(ortPeak, BenchSupport.PeakRssMb());
                 ortPart = $"ort_ms={ort.ToString("F1", CultureInfo.InvariantCulture)} ratio={(ours / ort).ToString("F3", CultureInfo.InvariantCulture)}";
             }
             Console.WriteLine($"{b}x{s} debertasharp_ms={ours.ToString("F1", CultureInfo.InvariantCulture)} {ortPart}");
@@ -113,13 +113,6 @@ internal static class ForwardBenchmark
             times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         }
         return times;
-    }
-
-    private static double Median(double[] xs)
-    {
-        var sorted = xs.OrderBy(x => x).ToArray();
-        int m = sorted.Length / 2;
-        return sorted.Length % 2 == 1 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
     }
 
     private static string OrtVersion() =>
@@ -166,22 +159,5 @@ internal static class ForwardBenchmark
             }
         }
         File.Move(tmp, path, overwrite: true);
-    }
-
-    private static void ResetPeakRss()
-    {
-        try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
-
-    private static double PeakRssMb()
-    {
-        try
-        {
-            foreach (string line in File.ReadLines("/proc/self/status"))
-                if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                    return double.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) / 1024.0;
-        }
-        catch (IOException) { }
-        return Environment.WorkingSet / (1024.0 * 1024.0);
     }
 }

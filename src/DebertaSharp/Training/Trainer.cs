@@ -65,6 +65,10 @@ public sealed class Trainer : IDisposable
     private int _schedulerStep;
     private int _warmupSteps;
     private double _totalLossScalar;
+    // The loss summed since the last log and that log's step: kept in checkpoints so that a resumed run logs what the
+    // uninterrupted one does (Hugging Face restarts both at the checkpoint, so its first log after resuming differs).
+    private float _pendingLoss;
+    private int _lastLogged;
 
     /// <summary>Creates a trainer.</summary>
     /// <param name="model">The model (trained in place).</param>
@@ -192,8 +196,8 @@ public sealed class Trainer : IDisposable
             n, numEpochs, batchSize, gas, maxSteps);
 
         var clock = Stopwatch.StartNew();
-        int startStep = State.GlobalStep, lastLogged = State.GlobalStep;
-        float trLoss = 0;
+        int startStep = State.GlobalStep, lastLogged = checkpoint is null ? State.GlobalStep : _lastLogged;
+        float trLoss = checkpoint is null ? 0 : _pendingLoss;
         double? gradNorm = null;
         bool wasTraining = Model.training;
         Model.train();
@@ -261,6 +265,8 @@ public sealed class Trainer : IDisposable
                         stop = true;
                         if (Args.SaveStrategy != IntervalStrategy.No) shouldSave = true;
                     }
+                    _pendingLoss = trLoss;
+                    _lastLogged = lastLogged;
                     stop |= MaybeLogSaveEvaluate(shouldLog, shouldEvaluate, shouldSave, ref trLoss, ref lastLogged, gradNorm, out savedThisStep);
 
                     var elapsed = clock.Elapsed;
@@ -351,6 +357,8 @@ public sealed class Trainer : IDisposable
             lastLogged = State.GlobalStep;
             Log(logs);
         }
+        _pendingLoss = trLoss;
+        _lastLogged = lastLogged;
         IReadOnlyDictionary<string, double>? metrics = null;
         if (shouldEvaluate)
         {
@@ -603,6 +611,8 @@ public sealed class Trainer : IDisposable
                 ["base_lr"] = Args.LearningRate,
                 ["optimizer_steps"] = new JsonObject(steps.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
                 ["total_loss_scalar"] = _totalLossScalar,
+                ["pending_loss"] = (double)_pendingLoss,
+                ["globalstep_last_logged"] = _lastLogged,
             };
             File.WriteAllText(Path.Combine(tmp, "scheduler.json"), PythonJson.Serialize(sched, 2, sortKeys: true) + "\n");
             using (var rng = random.get_rng_state())
@@ -688,6 +698,8 @@ public sealed class Trainer : IDisposable
         }
         _schedulerStep = sched["last_epoch"]!.GetValue<int>();
         _totalLossScalar = sched["total_loss_scalar"]?.GetValue<double>() ?? 0;
+        _pendingLoss = (float)(sched["pending_loss"]?.GetValue<double>() ?? 0);
+        _lastLogged = sched["globalstep_last_logged"]?.GetValue<int>() ?? saved.GlobalStep;
         State.GlobalStep = saved.GlobalStep;
         State.Epoch = saved.Epoch;
         State.TotalFlos = saved.TotalFlos;

@@ -147,7 +147,7 @@ public static partial class FineTuning
             };
             return m;
         }
-        var collator = new DataCollatorWithPadding(c.Tokenizer.PadTokenId, c.Tokenizer.PadTokenTypeId);
+        var collator = new DataCollatorWithPadding(c.PadTokenId, c.PadTokenTypeId);
         using var trainer = NewTrainer(c, model, collator, trainFeatures, evalFeatures, Metrics, configure);
         var written = new List<string>();
         var (trainMetrics, evalMetrics) = TrainAndEvaluate(c, trainer, trainFeatures?.Count ?? 0, evalFeatures?.Count ?? 0, written, ct);
@@ -347,7 +347,7 @@ public static partial class FineTuning
                 ["accuracy"] = r.OverallAccuracy,
             };
         }
-        var collator = new DataCollatorWithPadding(c.Tokenizer.PadTokenId, c.Tokenizer.PadTokenTypeId);
+        var collator = new DataCollatorWithPadding(c.PadTokenId, c.PadTokenTypeId);
         using var trainer = NewTrainer(c, model, collator, trainFeatures, evalFeatures, Metrics, configure);
         var written = new List<string>();
         var (trainMetrics, evalMetrics) = TrainAndEvaluate(c, trainer, trainFeatures?.Count ?? 0, evalFeatures?.Count ?? 0, written, ct);

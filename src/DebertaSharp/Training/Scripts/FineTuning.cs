@@ -65,7 +65,19 @@ public static partial class FineTuning
     }
 
     private sealed record RunContext(FineTuningTask Task, ScriptArguments Script, TrainingArguments Args,
-        DebertaTokenizerBase Tokenizer, DebertaConfig Config, ILogger? Logger);
+        DebertaTokenizerBase? TokenizerOrNull, DebertaConfig Config, ILogger? Logger)
+    {
+        /// <summary>The tokenizer; only pre-tokenized data can do without one.</summary>
+        public DebertaTokenizerBase Tokenizer => TokenizerOrNull ?? throw new ArgumentException(
+            $"No tokenizer: {Script.TokenizerName ?? Script.ModelNameOrPath} has no tokenizer.json nor vocab.json + merges.txt (give --tokenizer_name, or pre-tokenized data with input_ids).",
+            "tokenizer_name");
+
+        /// <summary>The pad id: the tokenizer's, else config.json's <c>pad_token_id</c>.</summary>
+        public int PadTokenId => TokenizerOrNull?.PadTokenId ?? Config.PaddingRow ?? 0;
+
+        /// <summary>The pad token type id.</summary>
+        public int PadTokenTypeId => TokenizerOrNull?.PadTokenTypeId ?? 0;
+    }
 
     private static void RequireFile(string? path, string argument)
     {
@@ -89,11 +101,14 @@ public static partial class FineTuning
         }
     }
 
-    private static DebertaTokenizerBase LoadTokenizer(FineTuningTask task, ScriptArguments script)
+    private static DebertaTokenizerBase? LoadTokenizer(FineTuningTask task, ScriptArguments script)
     {
         string? dir = script.TokenizerName ?? script.ModelNameOrPath;
         if (dir is null)
             throw new ArgumentException("tokenizer_name is required when training from scratch with config_name (the scripts cannot build a tokenizer).", "tokenizer_name");
+        // A checkpoint without tokenizer files can still train on pre-tokenized data (checked when the tokenizer is needed).
+        if (script.TokenizerName is null && Directory.Exists(dir) && !File.Exists(Path.Combine(dir, "tokenizer.json")) && !File.Exists(Path.Combine(dir, "vocab.json")))
+            return null;
         var tokenizer = DebertaTokenizerBase.FromPretrained(dir);
         // run_ner: DeBERTa tokenizers are loaded with add_prefix_space=True for pre-split words.
         if (task == FineTuningTask.TokenClassification) tokenizer.Core.AddPrefixSpace = true;
@@ -137,13 +152,15 @@ public static partial class FineTuning
     /// <summary>The sequence length limit: the requested one, which may not exceed the model's positions (or the tokenizer's limit).</summary>
     private static int ResolveMaxSeqLength(RunContext c, int defaultLength)
     {
-        int length = c.Script.MaxSeqLength ?? Math.Min(defaultLength, c.Tokenizer.ModelMaxLength ?? int.MaxValue);
+        // Unset: the script's default, capped by the tokenizer's limit and the model's positions (the scripts warn and cap).
+        int length = c.Script.MaxSeqLength
+            ?? Math.Min(Math.Min(defaultLength, c.TokenizerOrNull?.ModelMaxLength ?? int.MaxValue), c.Config.MaxPositionEmbeddings);
         if (length <= 0) throw new ArgumentException($"max_seq_length must be positive, not {length}", "max_seq_length");
         if (length > c.Config.MaxPositionEmbeddings)
             throw new ArgumentException(
                 $"max_seq_length {length} is above the model's max_position_embeddings {c.Config.MaxPositionEmbeddings} ({c.Script.ConfigName ?? c.Script.ModelNameOrPath}).",
                 "max_seq_length");
-        if (c.Tokenizer.ModelMaxLength is int tml && length > tml)
+        if (c.TokenizerOrNull?.ModelMaxLength is int tml && length > tml)
             throw new ArgumentException($"max_seq_length {length} is above the tokenizer's model_max_length {tml}.", "max_seq_length");
         return length;
     }
@@ -160,7 +177,7 @@ public static partial class FineTuning
     private static Trainer NewTrainer(RunContext c, DebertaPreTrainedModel model, DataCollator collator, List<TrainingFeature>? train,
         List<TrainingFeature>? eval, Func<EvalPrediction, IReadOnlyDictionary<string, double>>? metrics, Action<Trainer>? configure)
     {
-        var trainer = new Trainer(model, c.Args, collator, train, eval, c.Tokenizer, metrics, c.Logger);
+        var trainer = new Trainer(model, c.Args, collator, train, eval, c.TokenizerOrNull, metrics, c.Logger);
         configure?.Invoke(trainer);
         return trainer;
     }

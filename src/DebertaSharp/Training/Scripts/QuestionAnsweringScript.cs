@@ -85,7 +85,7 @@ public static partial class FineTuning
                 ? SquadMetrics.ComputeV2(result.Predictions, result.Predictions.ToDictionary(kv => kv.Key, _ => 0.0, StringComparer.Ordinal), references)
                 : SquadMetrics.ComputeV1(result.Predictions, references);
         }
-        var collator = new DataCollatorWithPadding(c.Tokenizer.PadTokenId, c.Tokenizer.PadTokenTypeId);
+        var collator = new DataCollatorWithPadding(c.PadTokenId, c.PadTokenTypeId);
         using var trainer = NewTrainer(c, model, collator, trainFeatures, eval?.Features, Metrics, configure);
         trainer.MetricsNeedNoLabels = true;
         var (trainMetrics, evalMetrics) = TrainAndEvaluate(c, trainer, trainFeatures?.Count ?? 0, eval?.Features.Count ?? 0, written, ct);

@@ -1,0 +1,194 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using DebertaSharp.Tests.Cli;
+using DebertaSharp.Tests.Modeling;
+using DebertaSharp.Training;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+
+namespace DebertaSharp.Tests.Training;
+
+/// <summary><c>deberta train</c>: Hugging Face's trace through the command line, its flags, bad input, and resuming after a kill.</summary>
+public sealed class TrainCommandTests(ITestOutputHelper log)
+{
+    /// <summary>Fixtures/training's batch as pre-tokenized JSON lines (input_ids, attention_mask, label), unpadded.</summary>
+    internal static string WriteTraceJsonl(string path)
+    {
+        using var w = new StreamWriter(path);
+        foreach (var f in TrainerTests.TraceFeatures())
+            w.WriteLine(JsonSerializer.Serialize(new { input_ids = f.InputIds, attention_mask = f.AttentionMask, label = f.Label }));
+        return path;
+    }
+
+    private static (int Code, string Stdout, string Stderr) Run(params string[] args) => ForwardCommandTests.RunInProcess(["train", .. args]);
+
+    [Fact]
+    public void Deberta_Train_Reproduces_The_Hugging_Face_Trace_On_Pre_Tokenized_Data()
+    {
+        using var tmp = TestPaths.TempDir();
+        string data = WriteTraceJsonl(tmp["trace.jsonl"]);
+        string output = tmp["out"];
+        // The same recipe as trace.json, as a run_glue.py command line (snake_case flags; one kebab-case alias).
+        var (code, stdout, stderr) = Run("text-classification", "--model_name_or_path", TestPaths.Fixture("training", "initial"),
+            "--train_file", data, "--do_train", "--output_dir", output, "--learning_rate", "5e-3", "--weight_decay", "0.01",
+            "--warmup_steps", "2", "--max_steps", "6", "--per-device-train-batch-size", "4", "--logging_steps", "1", "--save_strategy", "no");
+        log.WriteLine(stdout);
+        Assert.True(code == 0, stderr);
+        // Plain JSON log lines when the output is redirected.
+        var lines = stdout.Split('\n').Where(l => l.StartsWith("{\"loss\"", StringComparison.Ordinal)).ToList();
+        Assert.Equal(6, lines.Count);
+        Assert.All(lines, l => Assert.Contains("\"grad_norm\": ", l));
+        var state = TrainerState.Load(Path.Combine(output, "trainer_state.json"));
+        using var model = DebertaPreTrainedModel.FromPretrained(output);
+        TrainerTests.AssertMatchesTrace(state.LogHistory, model, log);
+        foreach (string f in new[] { "config.json", "model.safetensors", "train_results.json", "all_results.json", "trainer_state.json" })
+            Assert.True(File.Exists(Path.Combine(output, f)), f);
+        var results = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "train_results.json")))!;
+        Assert.Equal(4.0, (double)results["train_samples"]!);
+    }
+
+    [Fact]
+    public void Help_Lists_Hugging_Face_Flags_And_Bad_Flags_Are_Usage_Errors()
+    {
+        var (code, stdout, _) = Run("--help");
+        Assert.Equal(0, code);
+        foreach (string flag in new[] { "--learning_rate", "--per_device_train_batch_size", "--gradient_accumulation_steps", "--lr_scheduler_type",
+                     "--eval_strategy", "--save_total_limit", "--load_best_model_at_end", "--early_stopping_patience", "--resume_from_checkpoint",
+                     "--label_all_tokens", "--line_by_line", "--doc_stride", "--version_2_with_negative", "--max_seq_length" })
+            Assert.Contains(flag, stdout);
+        using var tmp = TestPaths.TempDir();
+        (code, _, var err) = Run("text-classification", "--output_dir", tmp.Path, "--learning_rate", "fast");
+        Assert.Equal(2, code);
+        Assert.Contains("--learning_rate", err);
+        (code, _, err) = Run("text-classification", "--output_dir", tmp.Path, "--lr_scheduler_type", "exponential");
+        Assert.Equal(2, code);
+        Assert.Contains("--lr_scheduler_type", err);
+        (code, _, err) = Run("summarization", "--output_dir", tmp.Path);
+        Assert.Equal(2, code);
+        Assert.Contains("task", err);
+        (code, _, err) = Run("text-classification", "--output_dir", tmp.Path, "--do_train", "--model_name_or_path", TestPaths.Fixture("training", "initial"),
+            "--train_file", WriteTraceJsonl(tmp["t.jsonl"]), "--load_best_model_at_end");
+        Assert.Equal(2, code);
+        Assert.Contains("load_best_model_at_end", err);
+    }
+
+    /// <summary>A small sentiment slice as JSON lines (the first <paramref name="count"/> lines of the real data set).</summary>
+    internal static string SentimentSlice(string path, int count, int skip = 0)
+    {
+        File.WriteAllLines(path, File.ReadLines(TestPaths.Fixture("datasets", "sentiment", "imdb_yelp.jsonl")).Skip(skip).Take(count));
+        return path;
+    }
+
+    /// <summary>A tiny config on the deberta-base vocabulary (hidden 32, one layer) for from-scratch runs.</summary>
+    internal static string TinyConfig(string dir, int maxPositions = 128)
+    {
+        Directory.CreateDirectory(dir);
+        var node = JsonNode.Parse(File.ReadAllText(TestPaths.Fixture("configs", "deberta-tiny", "config.json")))!.AsObject();
+        node["hidden_size"] = 32;
+        node["intermediate_size"] = 64;
+        node["num_hidden_layers"] = 1;
+        node["num_attention_heads"] = 2;
+        node["max_position_embeddings"] = maxPositions;
+        File.WriteAllText(Path.Combine(dir, "config.json"), node.ToJsonString());
+        return dir;
+    }
+
+    private static string[] Scratch(string task, TempDir tmp, string output, params string[] more) =>
+        [task, "--config_name", TinyConfig(tmp["cfg"]), "--tokenizer_name", TestPaths.Fixture("deberta-base-vocab"), "--output_dir", output, .. more];
+
+    [Fact]
+    public void Bad_Input_Is_Reported_Before_Training_And_Writes_Nothing()
+    {
+        using var tmp = TestPaths.TempDir();
+        string good = SentimentSlice(tmp["good.jsonl"], 20);
+        void Expect(string because, string[] args, params string[] inMessage)
+        {
+            string output = tmp["out-" + Guid.NewGuid().ToString("N")[..6]];
+            var (code, _, err) = Run(Scratch("text-classification", tmp, output, args));
+            log.WriteLine($"{because}: exit {code}: {err.Trim()}");
+            Assert.True(code is 1 or 2, $"{because}: exit {code}");
+            foreach (string s in inMessage) Assert.Contains(s, err);
+            Assert.False(Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any(), $"{because}: files were written");
+        }
+        File.WriteAllText(tmp["nolabel.jsonl"], "{\"sentence\": \"a\"}\n{\"sentence\": \"b\"}\n");
+        Expect("missing column", ["--train_file", tmp["nolabel.jsonl"], "--do_train"], "nolabel.jsonl", "'label'");
+        File.WriteAllText(tmp["unseen.jsonl"], "{\"sentence\": \"a\", \"label\": 7}\n");
+        Expect("unseen label", ["--train_file", good, "--validation_file", tmp["unseen.jsonl"], "--do_train", "--do_eval"], "unseen.jsonl:1", "'7'");
+        File.WriteAllText(tmp["empty.jsonl"], "");
+        Expect("empty file", ["--train_file", tmp["empty.jsonl"], "--do_train"], "empty.jsonl");
+        File.WriteAllText(tmp["broken.jsonl"], "{\"sentence\": \"a\", \"label\": 0}\n{\"sentence\": \"b\", \"label\": \n");
+        Expect("malformed line", ["--train_file", tmp["broken.jsonl"], "--do_train"], "broken.jsonl", "2");
+        Expect("missing file", ["--train_file", tmp["nope.jsonl"], "--do_train"], "nope.jsonl");
+        Expect("max_seq_length above the model's", ["--train_file", good, "--do_train", "--max_seq_length", "512"], "max_seq_length", "128");
+        Expect("nothing to do", ["--train_file", good], "do_train");
+
+        // An output folder holding a previous run, without --overwrite_output_dir or --resume_from_checkpoint.
+        string previous = tmp["previous"];
+        Directory.CreateDirectory(previous);
+        File.WriteAllText(Path.Combine(previous, "model.safetensors"), "a good model");
+        var (c2, _, e2) = Run(Scratch("text-classification", tmp, previous, "--train_file", good, "--do_train"));
+        Assert.Equal(1, c2);
+        Assert.Contains("overwrite_output_dir", e2);
+        Assert.Equal("a good model", File.ReadAllText(Path.Combine(previous, "model.safetensors")));
+
+        // question-answering: an answer that is not in its context.
+        File.WriteAllText(tmp["bad_squad.json"], """{"data": [{"title": "t", "paragraphs": [{"context": "Paris is in France.", "qas": [{"id": "q1", "question": "Where?", "answers": [{"text": "Germany", "answer_start": 12}]}]}]}]}""");
+        string qaOut = tmp["qa-out"];
+        var (c3, _, e3) = Run(Scratch("question-answering", tmp, qaOut, "--train_file", tmp["bad_squad.json"], "--do_train", "--max_seq_length", "64", "--doc_stride", "16"));
+        log.WriteLine(e3);
+        Assert.Equal(1, c3);
+        Assert.Contains("bad_squad.json", e3);
+        Assert.Contains("q1", e3);
+        Assert.False(Directory.Exists(qaOut));
+    }
+
+    [Fact]
+    public void A_Killed_Run_Resumed_From_Its_Last_Checkpoint_Ends_As_The_Uninterrupted_One()
+    {
+        using var tmp = TestPaths.TempDir();
+        string train = SentimentSlice(tmp["train.jsonl"], 96);
+        string[] Args(string output) => Scratch("text-classification", tmp, output, "--train_file", train, "--do_train",
+            "--max_seq_length", "32", "--per_device_train_batch_size", "8", "--num_train_epochs", "8", "--learning_rate", "1e-3",
+            "--logging_steps", "3", "--save_steps", "8", "--seed", "5");
+
+        var (code, _, err) = Run(Args(tmp["full"]));
+        Assert.True(code == 0, err);
+
+        // The same run as a real process, killed once its second checkpoint exists, then resumed with `latest`.
+        string output = tmp["killed"];
+        string dll = Path.Combine(AppContext.BaseDirectory, "deberta.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(dll);
+        psi.ArgumentList.Add("train");
+        foreach (string arg in Args(output)) psi.ArgumentList.Add(arg);
+        using (var process = Process.Start(psi)!)
+        {
+            process.OutputDataReceived += (_, _) => { };
+            process.ErrorDataReceived += (_, _) => { };
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            var clock = Stopwatch.StartNew();
+            while (!Directory.Exists(Path.Combine(output, "checkpoint-16")) && !process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(3))
+                Thread.Sleep(20);
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.WaitForExit();
+        }
+        string? last = Trainer.GetLastCheckpoint(output);
+        Assert.NotNull(last);
+        int step = int.Parse(Path.GetFileName(last)!["checkpoint-".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(step, 16, 95);
+        Assert.False(File.Exists(Path.Combine(output, "train_results.json")), "the process finished before it was killed");
+        log.WriteLine($"killed after {last}");
+
+        (code, _, err) = Run([.. Args(output), "--resume_from_checkpoint", "latest"]);
+        Assert.True(code == 0, err);
+        using var a = DebertaPreTrainedModel.FromPretrained(tmp["full"]);
+        using var b = DebertaPreTrainedModel.FromPretrained(output);
+        foreach (var ((name, p), (_, q)) in a.named_parameters().Zip(b.named_parameters()))
+            Assert.True(ParityAssert.MaxAbsDiff(p, q) == 0, $"{name} differs after kill and resume");
+        static string Losses(string dir) => string.Join(",", TrainerState.Load(Path.Combine(dir, "trainer_state.json")).LogHistory
+            .Where(h => h.ContainsKey("loss")).Select(h => $"{h["step"]}:{h["loss"]}:{h["grad_norm"]}:{h["learning_rate"]}:{h["epoch"]}"));
+        Assert.Equal(Losses(tmp["full"]), Losses(output));
+    }
+}
