@@ -76,7 +76,7 @@ internal sealed class AdamW : IDisposable
             double biasCorrection1 = 1 - Math.Pow(Beta1, s.Step);
             double biasCorrection2 = 1 - Math.Pow(Beta2, s.Step);
             double stepSize = LearningRate / biasCorrection1;
-            var denom = (s.ExpAvgSq.sqrt() / Math.Sqrt(biasCorrection2)).add_(Eps);
+            var denom = s.ExpAvgSq.sqrt().div_(Math.Sqrt(biasCorrection2)).add_(Eps);   // one temporary per parameter
             s.Param.addcdiv_(s.ExpAvg, denom, -stepSize);
         }
     }
