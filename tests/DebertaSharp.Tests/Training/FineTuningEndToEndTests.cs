@@ -9,6 +9,7 @@ namespace DebertaSharp.Tests.Training;
 /// Each script end to end on a tiny model (trained from scratch: no pretrained weights can ship) and a slice of the real
 /// data sets in Fixtures/datasets: it learns, and the metrics it reports equal those recomputed from its predictions files.
 /// </summary>
+[Collection(GlobalRngCollection.Name)]
 public sealed class FineTuningEndToEndTests(ITestOutputHelper log)
 {
     private static ScriptArguments Scratch(TempDir tmp) => new()

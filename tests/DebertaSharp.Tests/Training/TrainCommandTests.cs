@@ -10,6 +10,7 @@ using static TorchSharp.torch;
 namespace DebertaSharp.Tests.Training;
 
 /// <summary><c>deberta train</c>: Hugging Face's trace through the command line, its flags, bad input, and resuming after a kill.</summary>
+[Collection(GlobalRngCollection.Name)]
 public sealed class TrainCommandTests(ITestOutputHelper log)
 {
     /// <summary>Fixtures/training's batch as pre-tokenized JSON lines (input_ids, attention_mask, label), unpadded.</summary>

@@ -8,6 +8,7 @@ using static TorchSharp.torch;
 namespace DebertaSharp.Tests.Training;
 
 /// <summary>The Trainer against Hugging Face's six-step trace, its sampler, accumulation, schedules and resumption.</summary>
+[Collection(GlobalRngCollection.Name)]
 public sealed class TrainerTests(ITestOutputHelper log)
 {
     /// <summary>Fixtures/training as features: one row per example, unpadded (the collator pads them back).</summary>
