@@ -211,16 +211,18 @@ public sealed class Trainer : IDisposable
                 for (int s = 0; s + (Args.DataloaderDropLast ? batchSize : 1) <= n; s += batchSize)
                     batches.Add(order[s..Math.Min(s + batchSize, n)]);
                 int stepsInEpoch = batches.Count;
+                // Trainer._load_rng_state: the generator continues exactly where the checkpoint left it. A checkpoint
+                // at an epoch's end is restored before the next epoch's DataLoader starts; one inside an epoch after
+                // it (the uninterrupted run had made that start's draws before the checkpoint).
+                int firstBatch = 0;
+                bool restore = epoch == epochsTrained && savedRng is not null;
+                if (restore && batchesToSkip == 0) RestoreRng(ref savedRng);
                 // torch's DataLoader iterator takes an int64 base seed from the global generator when it starts.
                 DrawDataLoaderBaseSeed();
-                int firstBatch = 0;
-                if (epoch == epochsTrained && savedRng is not null)
+                if (restore && batchesToSkip > 0)
                 {
-                    // Trainer._load_rng_state: the generator continues exactly where the checkpoint left it.
                     firstBatch = batchesToSkip;
-                    random.set_rng_state(savedRng);
-                    savedRng.Dispose();
-                    savedRng = null;
+                    RestoreRng(ref savedRng);
                 }
                 bool savedThisStep = false;
                 for (int groupStart = firstBatch; groupStart < stepsInEpoch; groupStart += gas)
@@ -329,6 +331,13 @@ public sealed class Trainer : IDisposable
         using var g = new Generator((ulong)seed);
         using var perm = randperm(n, generator: g);
         return [.. perm.data<long>().ToArray().Select(x => (int)x)];
+    }
+
+    private static void RestoreRng(ref Tensor? saved)
+    {
+        random.set_rng_state(saved!);
+        saved!.Dispose();
+        saved = null;
     }
 
     /// <summary>torch's <c>_BaseDataLoaderIter</c> draws <c>torch.empty((), dtype=torch.int64).random_()</c>: two u32 draws.</summary>

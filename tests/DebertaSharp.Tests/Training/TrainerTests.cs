@@ -190,8 +190,10 @@ public sealed class TrainerTests(ITestOutputHelper log)
     public void Schedules_Follow_Hugging_Face(SchedulerType type, int step, double expected) =>
         Assert.Equal(expected, LearningRateSchedules.LearningRate(type, 1.0, step, 2, 10), 12);
 
-    [Fact]
-    public void Resumed_Run_Equals_The_Uninterrupted_One()
+    [Theory]
+    [InlineData(3)]   // inside the second epoch (2 optimizer steps per epoch)
+    [InlineData(2)]   // at the end of the first epoch
+    public void Resumed_Run_Equals_The_Uninterrupted_One(int resumeStep)
     {
         // With dropout on, so that the restored generator state matters; and gradient accumulation over a short last group.
         var features = RandomFeatures(10, 40, 11, 3);
@@ -200,7 +202,7 @@ public sealed class TrainerTests(ITestOutputHelper log)
         TrainingArguments Args(string dir) => new()
         {
             OutputDir = dir, PerDeviceTrainBatchSize = 3, GradientAccumulationSteps = 2, NumTrainEpochs = 3, LearningRate = 1e-2,
-            SaveStrategy = IntervalStrategy.Steps, SaveSteps = 3, LoggingSteps = 1, Seed = 7, WarmupSteps = 1, WeightDecay = 0.01,
+            SaveStrategy = IntervalStrategy.Steps, SaveSteps = resumeStep, LoggingSteps = 1, Seed = 7, WarmupSteps = 1, WeightDecay = 0.01,
         };
         DebertaForSequenceClassification NewModel()
         {
@@ -211,10 +213,10 @@ public sealed class TrainerTests(ITestOutputHelper log)
         using var fullTrainer = new Trainer(full, Args(tmp["full"]), new DataCollatorWithPadding(0), features);
         fullTrainer.Train();
         Assert.Equal(6, fullTrainer.State.GlobalStep);   // 4 batches → 2 steps per epoch, 3 epochs
-        Assert.True(Directory.Exists(Path.Combine(tmp["full"], "checkpoint-3")));
+        var ckpt = Path.Combine(tmp["full"], $"checkpoint-{resumeStep}");
+        Assert.True(Directory.Exists(ckpt));
 
-        // Resume from step 3 (mid-epoch) into a different random model: the checkpoint decides everything.
-        var ckpt = Path.Combine(tmp["full"], "checkpoint-3");
+        // Resume into a different random model: the checkpoint decides everything.
         random.manual_seed(99);
         using var resumed = new DebertaForSequenceClassification(config);
         using var resumedTrainer = new Trainer(resumed, Args(tmp["resumed"]), new DataCollatorWithPadding(0), features);
