@@ -24,11 +24,13 @@ public sealed class TrainCommandTests(ITestOutputHelper log)
 
     private static (int Code, string Stdout, string Stderr) Run(params string[] args) => ForwardCommandTests.RunInProcess(["train", .. args]);
 
-    [Fact]
-    public void Deberta_Train_Reproduces_The_Hugging_Face_Trace_On_Pre_Tokenized_Data()
+    [Theory]
+    [InlineData("jsonl")]         // pre-tokenized JSON lines, unpadded
+    [InlineData("safetensors")]   // the fixture's own batch file (input.* tensors, padded with an attention mask)
+    public void Deberta_Train_Reproduces_The_Hugging_Face_Trace_On_Pre_Tokenized_Data(string format)
     {
         using var tmp = TestPaths.TempDir();
-        string data = WriteTraceJsonl(tmp["trace.jsonl"]);
+        string data = format == "jsonl" ? WriteTraceJsonl(tmp["trace.jsonl"]) : TestPaths.Fixture("training", "batch.safetensors");
         string output = tmp["out"];
         // The same recipe as trace.json, as a run_glue.py command line (snake_case flags; one kebab-case alias).
         var (code, stdout, stderr) = Run("text-classification", "--model_name_or_path", TestPaths.Fixture("training", "initial"),

@@ -167,7 +167,7 @@ public static partial class FineTuning
 
     private static DataTable LoadTable(string path, string argument)
     {
-        var table = DataFiles.Load(path);
+        var table = path.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) ? LoadTensorTable(path) : DataFiles.Load(path);
         if (table.Rows.Count == 0) throw new TrainingDataException(path, null, null, $"{argument} has no examples");
         return table;
     }
@@ -308,4 +308,65 @@ public static partial class FineTuning
     }
 
     private static bool IsPreTokenized(DataTable table) => table.Columns.Contains("input_ids");
+
+    /// <summary>
+    /// A safetensors file of <c>input.*</c> tensors (the layout <c>deberta forward</c> reads and the reference fixtures
+    /// use: <c>input.input_ids</c> [B, L], <c>input.attention_mask</c>, <c>input.token_type_ids</c>, <c>input.labels</c>,
+    /// <c>input.start_positions</c>, <c>input.end_positions</c>) as pre-tokenized rows, one per batch row.
+    /// </summary>
+    private static DataTable LoadTensorTable(string path)
+    {
+        Dictionary<string, TorchSharp.torch.Tensor> tensors;
+        try
+        {
+            tensors = DebertaSharp.Serialization.SafeTensors.Load(path);
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException)
+        {
+            throw new TrainingDataException(path, null, null, e.Message, e);
+        }
+        try
+        {
+            if (!tensors.TryGetValue("input.input_ids", out var ids) || ids.dim() != 2 || ids.is_floating_point())
+                throw new TrainingDataException(path, null, "input.input_ids", "needs an integer [B, L] tensor input.input_ids");
+            int b = (int)ids.shape[0];
+            var names = new[] { "input_ids", "attention_mask", "token_type_ids", "labels", "start_positions", "end_positions" };
+            var columns = names.Where(n => tensors.ContainsKey("input." + n)).ToList();
+            var types = new Dictionary<string, DataColumnType>(StringComparer.Ordinal);
+            var values = new Dictionary<string, JsonNode?[]>(StringComparer.Ordinal);
+            foreach (string n in columns)
+            {
+                var t = tensors["input." + n];
+                if (t.shape.Length == 0 || t.shape[0] != b)
+                    throw new TrainingDataException(path, null, "input." + n, $"has shape [{string.Join(", ", t.shape)}], not {b} rows");
+                bool floating = t.is_floating_point();
+                var flat = t.to(floating ? TorchSharp.torch.ScalarType.Float64 : TorchSharp.torch.ScalarType.Int64).contiguous();
+                int per = (int)(t.numel() / Math.Max(b, 1));
+                var rows = new JsonNode?[b];
+                if (floating)
+                {
+                    double[] data = flat.data<double>().ToArray();
+                    for (int r = 0; r < b; r++)
+                        rows[r] = t.dim() == 1 ? JsonValue.Create(data[r]) : new JsonArray([.. data.AsSpan(r * per, per).ToArray().Select(x => (JsonNode?)JsonValue.Create(x))]);
+                }
+                else
+                {
+                    long[] data = flat.data<long>().ToArray();
+                    for (int r = 0; r < b; r++)
+                        rows[r] = t.dim() == 1 ? JsonValue.Create(data[r]) : new JsonArray([.. data.AsSpan(r * per, per).ToArray().Select(x => (JsonNode?)JsonValue.Create(x))]);
+                }
+                values[n] = rows;
+                types[n] = t.dim() == 1 ? (floating ? DataColumnType.Float : DataColumnType.Integer) : DataColumnType.List;
+                flat.Dispose();
+            }
+            var list = new List<DataRow>(b);
+            for (int r = 0; r < b; r++)
+                list.Add(new DataRow(r + 1, columns.ToDictionary(n => n, n => values[n][r], StringComparer.Ordinal)));
+            return new DataTable(path, columns, list, types);
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
 }

@@ -42,7 +42,13 @@ public static partial class FineTuning
         bool types = c.Config.TypeVocabSize > 0;
 
         List<TrainingFeature>? trainFeatures = null;
-        if (c.Args.DoTrain)
+        if (c.Args.DoTrain && (s.TrainFile!.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)
+                               || (!s.TrainFile.EndsWith(".json", StringComparison.OrdinalIgnoreCase) && IsPreTokenized(LoadTable(s.TrainFile, "train_file")))))
+        {
+            // Pre-tokenized windows with start_positions / end_positions, used as they are.
+            trainFeatures = Take(PreTokenized(LoadTable(s.TrainFile, "train_file"), c, DebertaSharp.DebertaHead.QuestionAnswering), s.MaxTrainSamples);
+        }
+        else if (c.Args.DoTrain)
         {
             var examples = Examples(s.TrainFile!, s.MaxTrainSamples);
             if (!s.Version2WithNegative && examples.FirstOrDefault(e => e.AnswerTexts.Count == 0) is { } unanswerable)
