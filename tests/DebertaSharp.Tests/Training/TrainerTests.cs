@@ -254,6 +254,60 @@ public sealed class TrainerTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void Best_Model_Is_Tracked_Kept_Reloaded_And_Early_Stopping_Stops()
+    {
+        var features = RandomFeatures(8, 40, 6, 2);
+        var config = TinyConfigs.Tiny(c => c with { NumLabelsValue = 2, HiddenDropoutProb = 0, AttentionProbsDropoutProb = 0 });
+        using var tmp = TestPaths.TempDir();
+        random.manual_seed(2);
+        using var model = new DebertaForSequenceClassification(config);
+        // Evaluating on the training data with a large learning rate: the loss moves every epoch. Best = lowest eval_loss.
+        var args = new TrainingArguments
+        {
+            OutputDir = tmp.Path, PerDeviceTrainBatchSize = 4, NumTrainEpochs = 6, LearningRate = 0.5, LrSchedulerType = SchedulerType.Constant,
+            EvalStrategy = IntervalStrategy.Epoch, SaveStrategy = IntervalStrategy.Epoch, LoadBestModelAtEnd = true, SaveTotalLimit = 1,
+            EarlyStoppingPatience = 2, LoggingSteps = 1,
+        };
+        using var trainer = new Trainer(model, args, new DataCollatorWithPadding(0), features, features);
+        trainer.Train();
+        var evals = trainer.State.LogHistory.Where(h => h.ContainsKey("eval_loss")).Select(h => ((double)h["eval_loss"]!, (int)h["step"]!)).ToList();
+        log.WriteLine(string.Join(", ", evals.Select(e => $"step {e.Item2}: {e.Item1:F4}")));
+        var best = evals.MinBy(e => e.Item1);
+        Assert.Equal(best.Item1, trainer.State.BestMetric);
+        Assert.Equal(Path.Combine(tmp.Path, $"checkpoint-{best.Item2}"), trainer.State.BestModelCheckpoint);
+        // Early stopping: training ended 2 evaluations after the best one, or ran to the end.
+        int bestIndex = evals.FindIndex(e => e.Item2 == best.Item2);
+        Assert.True(evals.Count == 6 || evals.Count - 1 - bestIndex == 2, $"{evals.Count} evaluations, best at {bestIndex}");
+        // save_total_limit 1 with load_best_model_at_end keeps the best and the last checkpoint.
+        Assert.True(Directory.Exists(trainer.State.BestModelCheckpoint));
+        Assert.True(Directory.GetDirectories(tmp.Path, "checkpoint-*").Length <= 2);
+        // The model at the end is the best checkpoint's.
+        using var bestModel = DebertaForSequenceClassification.FromPretrained(trainer.State.BestModelCheckpoint!);
+        foreach (var ((name, a), (_, b)) in model.named_parameters().Zip(bestModel.named_parameters()))
+            Assert.True(ParityAssert.MaxAbsDiff(a, b) == 0, $"{name}: not the best checkpoint's weights");
+    }
+
+    [Fact]
+    public void Early_Stopping_Stops_When_The_Metric_Stops_Improving()
+    {
+        var features = RandomFeatures(8, 40, 7, 2);
+        var config = TinyConfigs.Tiny(c => c with { NumLabelsValue = 2 });
+        using var tmp = TestPaths.TempDir();
+        random.manual_seed(2);
+        using var model = new DebertaForSequenceClassification(config);
+        // Learning rate 0: the evaluation loss never improves after the first evaluation → stop after 1 + patience evaluations.
+        var args = new TrainingArguments
+        {
+            OutputDir = tmp.Path, PerDeviceTrainBatchSize = 4, NumTrainEpochs = 10, LearningRate = 0, EvalStrategy = IntervalStrategy.Epoch,
+            SaveStrategy = IntervalStrategy.No, EarlyStoppingPatience = 3,
+        };
+        using var trainer = new Trainer(model, args, new DataCollatorWithPadding(0), features, features);
+        trainer.Train();
+        Assert.Equal(4, trainer.State.LogHistory.Count(h => h.ContainsKey("eval_loss")));
+        Assert.Equal(8, trainer.State.GlobalStep);   // 2 steps per epoch, 4 epochs of 10
+    }
+
+    [Fact]
     public void Cancellation_Stops_After_A_Step_And_Saves_A_Checkpoint()
     {
         var features = RandomFeatures(8, 40, 3, 2);
