@@ -123,7 +123,7 @@ internal static class TrainCommand
         var greater = Opt.Create<string>("--greater_is_better", "Whether a larger metric is better (default: true unless the name ends with loss).").WithHelpName("true|false");
         var patience = Opt.PositiveInt("--early_stopping_patience", "Stop after N evaluations without improvement (EarlyStoppingCallback).");
         var threshold = Opt.Create("--early_stopping_threshold", "Improvement below this does not count.", d.EarlyStoppingThreshold);
-        var bf16 = Bool("--bf16", "bfloat16 mixed precision (not available: TorchSharp has no CPU autocast).");
+        var bf16 = Bool("--bf16", "bfloat16 mixed precision: forward and backward in bfloat16, AdamW on fp32 master weights; checkpoints and the model stay fp32 (fast with avx512_bf16 / AMX).");
         var resume = Opt.Create<string>("--resume_from_checkpoint", "Continue from a checkpoint folder, or latest for the newest in --output_dir.").WithHelpName("DIR|latest");
         var logLevel = Opt.Choice("--log_level", "Which library messages go to stderr (passive: warnings and errors).", LogLevels, "passive");
 

@@ -149,11 +149,17 @@ public abstract class DebertaPreTrainedModel : nn.Module
     /// <c>save_pretrained</c> does (same names, shapes and dtypes; the tied decoder is not written). Both writes are atomic.
     /// </summary>
     /// <param name="dir">The folder, created if needed.</param>
-    public void SavePretrained(string dir)
+    public void SavePretrained(string dir) => SavePretrained(dir, null);
+
+    /// <summary><see cref="SavePretrained(string)"/> with some tensors replaced by name (the trainer's fp32 master weights).</summary>
+    internal void SavePretrained(string dir, IReadOnlyDictionary<string, Tensor>? overrides)
     {
         ArgumentNullException.ThrowIfNull(dir);
         Directory.CreateDirectory(dir);
         var state = StateDictForSave();
+        if (overrides is not null)
+            foreach (var (name, t) in overrides)
+                if (state.ContainsKey(name)) state[name] = t;
         string dtypeName = state.Values.FirstOrDefault(t => t.is_floating_point())?.dtype switch
         {
             ScalarType.Float16 => "float16",

@@ -13,11 +13,13 @@ namespace DebertaSharp.Training;
 /// </summary>
 internal sealed class AdamW : IDisposable
 {
-    private sealed class Slot(string name, Parameter param, bool decay)
+    private sealed class Slot(string name, Parameter param, bool decay, Tensor? master)
     {
         public string Name { get; } = name;
         public Parameter Param { get; } = param;
         public bool Decay { get; } = decay;
+        /// <summary>The fp32 master copy the step updates (bf16 training); null when the parameter itself is updated.</summary>
+        public Tensor? Master { get; } = master;
         public Tensor? ExpAvg;
         public Tensor? ExpAvgSq;
         public long Step;
@@ -25,9 +27,19 @@ internal sealed class AdamW : IDisposable
 
     private readonly List<Slot> _slots;
 
-    public AdamW(IEnumerable<(string Name, Parameter Param)> parameters, double lr, double beta1, double beta2, double eps, double weightDecay)
+    /// <param name="parameters">The named parameters to optimise.</param>
+    /// <param name="lr">Initial learning rate.</param>
+    /// <param name="beta1">β1.</param>
+    /// <param name="beta2">β2.</param>
+    /// <param name="eps">ε.</param>
+    /// <param name="weightDecay">Decoupled weight decay of the decayed group.</param>
+    /// <param name="masters">fp32 master weights by name (bf16 training): the step updates them, from fp32 copies of the
+    /// gradients, and copies the result into the low-precision parameters.</param>
+    public AdamW(IEnumerable<(string Name, Parameter Param)> parameters, double lr, double beta1, double beta2, double eps, double weightDecay,
+        IReadOnlyDictionary<string, Tensor>? masters = null)
     {
-        _slots = [.. parameters.Where(p => p.Param.requires_grad).Select(p => new Slot(p.Name, p.Param, Decays(p.Name)))];
+        _slots = [.. parameters.Where(p => p.Param.requires_grad)
+            .Select(p => new Slot(p.Name, p.Param, Decays(p.Name), masters?.GetValueOrDefault(p.Name)))];
         LearningRate = lr;
         Beta1 = beta1;
         Beta2 = beta2;
@@ -60,24 +72,27 @@ internal sealed class AdamW : IDisposable
         foreach (var s in _slots)
         {
             // Each read of .grad makes a new handle: dispose it (the parameter keeps its gradient).
-            using var grad = s.Param.grad;
-            if (grad is null) continue;
+            using var paramGrad = s.Param.grad;
+            if (paramGrad is null) continue;
             using var scope = NewDisposeScope();
+            var target = s.Master ?? s.Param;
+            var grad = s.Master is null ? paramGrad : paramGrad.to(ScalarType.Float32);
             if (s.ExpAvg is null)
             {
-                s.ExpAvg = zeros_like(s.Param).DetachFromDisposeScope();
-                s.ExpAvgSq = zeros_like(s.Param).DetachFromDisposeScope();
+                s.ExpAvg = zeros_like(target).DetachFromDisposeScope();
+                s.ExpAvgSq = zeros_like(target).DetachFromDisposeScope();
             }
             s.Step++;
             double wd = s.Decay ? WeightDecay : 0.0;
-            if (wd != 0) s.Param.mul_(1 - LearningRate * wd);
+            if (wd != 0) target.mul_(1 - LearningRate * wd);
             s.ExpAvg.lerp_(grad, 1 - Beta1);
             s.ExpAvgSq!.mul_(Beta2).addcmul_(grad, grad, 1 - Beta2);
             double biasCorrection1 = 1 - Math.Pow(Beta1, s.Step);
             double biasCorrection2 = 1 - Math.Pow(Beta2, s.Step);
             double stepSize = LearningRate / biasCorrection1;
             var denom = s.ExpAvgSq.sqrt().div_(Math.Sqrt(biasCorrection2)).add_(Eps);   // one temporary per parameter
-            s.Param.addcdiv_(s.ExpAvg, denom, -stepSize);
+            target.addcdiv_(s.ExpAvg, denom, -stepSize);
+            if (s.Master is not null) s.Param.copy_(s.Master);
         }
     }
 
@@ -123,8 +138,9 @@ internal sealed class AdamW : IDisposable
                 throw new InvalidDataException($"{source}: optimizer state of '{s.Name}' has shape [{string.Join(", ", m.shape)}], the parameter [{string.Join(", ", s.Param.shape)}]");
             s.ExpAvg?.Dispose();
             s.ExpAvgSq?.Dispose();
-            s.ExpAvg = m.to(s.Param.dtype).clone().DetachFromDisposeScope();
-            s.ExpAvgSq = v.to(s.Param.dtype).clone().DetachFromDisposeScope();
+            var dtype = (s.Master ?? s.Param).dtype;
+            s.ExpAvg = m.to(dtype).clone().DetachFromDisposeScope();
+            s.ExpAvgSq = v.to(dtype).clone().DetachFromDisposeScope();
             s.Step = step;
         }
     }

@@ -62,6 +62,8 @@ public sealed class Trainer : IDisposable
 
     private readonly ILogger? _logger;
     private AdamW? _optimizer;
+    // bf16 training: fp32 master weights by parameter name while the model computes in bfloat16.
+    private Dictionary<string, Tensor>? _masters;
     private int _schedulerStep;
     private int _warmupSteps;
     private double _totalLossScalar;
@@ -88,8 +90,8 @@ public sealed class Trainer : IDisposable
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(collator);
         args.Validate();
-        if (args.Bf16)
-            throw new NotSupportedException("bf16: TorchSharp 0.107 has no CPU autocast, so bf16 mixed-precision training is not available; train in fp32 (weights loaded as bfloat16 are trained in bfloat16 as they are).");
+        if (args.Bf16 && !CpuHasBf16())
+            logger?.LogWarning("bf16: this CPU has neither avx512_bf16 nor amx_bf16; bfloat16 compute will be emulated and slower than fp32.");
         Model = model;
         Args = args;
         Collator = collator;
@@ -177,8 +179,15 @@ public sealed class Trainer : IDisposable
         };
         _warmupSteps = Args.GetWarmupSteps(maxSteps);
         _optimizer?.Dispose();
+        if (Args.Bf16 && ParameterDtype() == ScalarType.Float32)
+        {
+            // Mixed precision without autocast: forward and backward in bfloat16 (LayerNorm statistics stay fp32 in the
+            // model), AdamW on fp32 master weights, checkpoints and the final model in fp32.
+            _masters = Model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone().DetachFromDisposeScope(), StringComparer.Ordinal);
+            Model.to(ScalarType.BFloat16);
+        }
         _optimizer = new AdamW(Model.named_parameters().Select(p => (p.name, p.parameter)), Args.LearningRate, Args.AdamBeta1,
-            Args.AdamBeta2, Args.AdamEpsilon, Args.WeightDecay);
+            Args.AdamBeta2, Args.AdamEpsilon, Args.WeightDecay, _masters);
         _schedulerStep = 0;
         _totalLossScalar = 0;
         double nonEmbeddingParameters = Model.named_parameters().Where(p => !p.name.Contains("_embeddings.", StringComparison.Ordinal)).Sum(p => (double)p.parameter.numel());
@@ -249,7 +258,9 @@ public sealed class Trainer : IDisposable
                         State.TotalFlos += 6.0 * inputs.InputIds!.numel() * nonEmbeddingParameters;
                     }
                     if (Args.MaxGradNorm > 0)
-                        gradNorm = nn.utils.clip_grad_norm_(Model.parameters().Where(p => p.requires_grad), Args.MaxGradNorm);
+                        gradNorm = _masters is null
+                            ? nn.utils.clip_grad_norm_(Model.parameters().Where(p => p.requires_grad), Args.MaxGradNorm)
+                            : ClipGradNormFp32(Args.MaxGradNorm);
                     _optimizer.LearningRate = CurrentLearningRate();
                     _optimizer.Step();
                     _schedulerStep++;
@@ -296,12 +307,12 @@ public sealed class Trainer : IDisposable
         {
             savedRng?.Dispose();
             if (!wasTraining) Model.eval();
-        }
-
-        if (Args.LoadBestModelAtEnd && State.BestModelCheckpoint is { } best && Directory.Exists(best))
-        {
-            _logger?.LogInformation("Loading best model from {Checkpoint} (score: {Score}).", best, State.BestMetric);
-            LoadWeights(best);
+            if (Args.LoadBestModelAtEnd && State.BestModelCheckpoint is { } best && Directory.Exists(best))
+            {
+                _logger?.LogInformation("Loading best model from {Checkpoint} (score: {Score}).", best, State.BestMetric);
+                LoadWeights(best);
+            }
+            RestoreFullPrecision();
         }
         _totalLossScalar += trLoss;
         double trainLoss = _totalLossScalar / Math.Max(State.GlobalStep, 1);
@@ -322,6 +333,47 @@ public sealed class Trainer : IDisposable
     /// <summary>The learning rate of the next optimizer step (what Hugging Face logs as <c>learning_rate</c>).</summary>
     private double CurrentLearningRate() =>
         LearningRateSchedules.LearningRate(Args.LrSchedulerType, Args.LearningRate, _schedulerStep, _warmupSteps, State.MaxSteps);
+
+    /// <summary>torch's <c>clip_grad_norm_</c> with the total norm computed in fp32 (bf16 gradients).</summary>
+    private double ClipGradNormFp32(double maxNorm)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var grads = Model.parameters().Select(p => p.grad).Where(g => g is not null).Select(g => g!).ToList();
+        if (grads.Count == 0) return 0;
+        var norms = stack(grads.Select(g => linalg.vector_norm(g.to(ScalarType.Float32))).ToArray());
+        double total = linalg.vector_norm(norms).item<float>();
+        double coef = Math.Min(maxNorm / (total + 1e-6), 1.0);
+        if (coef < 1.0) foreach (var g in grads) g.mul_(coef);
+        return total;
+    }
+
+    /// <summary>After bf16 training: the model back in fp32 with the master weights.</summary>
+    private void RestoreFullPrecision()
+    {
+        if (_masters is null) return;
+        Model.to(ScalarType.Float32);
+        using (no_grad())
+            foreach (var (name, p) in Model.named_parameters()) p.copy_(_masters[name]);
+        foreach (var t in _masters.Values) t.Dispose();
+        _masters = null;
+        _optimizer?.Dispose();
+        _optimizer = null;
+    }
+
+    /// <summary>Whether /proc/cpuinfo lists avx512_bf16 or amx_bf16.</summary>
+    internal static bool CpuHasBf16()
+    {
+        try
+        {
+            string flags = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal)) ?? "";
+            return flags.Contains(" avx512_bf16", StringComparison.Ordinal) || flags.Contains(" amx_bf16", StringComparison.Ordinal);
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
 
     private static int ResolveSteps(double value, int maxSteps) => value < 1 ? (int)Math.Ceiling(maxSteps * value) : (int)value;
 
@@ -538,7 +590,7 @@ public sealed class Trainer : IDisposable
     {
         dir ??= Args.OutputDir;
         Directory.CreateDirectory(dir);
-        Model.SavePretrained(dir);
+        Model.SavePretrained(dir, _masters);
         Tokenizer?.SavePretrained(dir);
         AtomicFile.WriteAllText(Path.Combine(dir, "training_args.json"), Args.ToJson());
     }
@@ -607,7 +659,7 @@ public sealed class Trainer : IDisposable
         try
         {
             Directory.CreateDirectory(tmp);
-            Model.SavePretrained(tmp);
+            Model.SavePretrained(tmp, _masters);
             Tokenizer?.SavePretrained(tmp);
             var (tensors, steps) = _optimizer!.StateDict();
             SafeTensors.Save(Path.Combine(tmp, "optimizer.safetensors"), tensors);
@@ -726,7 +778,7 @@ public sealed class Trainer : IDisposable
 
     private void LoadWeights(string checkpoint)
     {
-        using var loaded = DebertaPreTrainedModel.FromPretrained(checkpoint, dtype: Model.Config is null ? null : ParameterDtype(), head: Model.Head);
+        using var loaded = DebertaPreTrainedModel.FromPretrained(checkpoint, dtype: _masters is null ? ParameterDtype() : ScalarType.Float32, head: Model.Head);
         var source = loaded.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
         using var _ = no_grad();
         foreach (var (name, p) in Model.named_parameters())
@@ -734,6 +786,7 @@ public sealed class Trainer : IDisposable
             if (!source.TryGetValue(name, out var src))
                 throw new InvalidDataException($"{checkpoint}: the checkpoint has no weight '{name}'");
             p.copy_(src);
+            _masters?[name].copy_(src);
         }
     }
 

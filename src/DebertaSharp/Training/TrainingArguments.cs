@@ -119,7 +119,9 @@ public sealed record TrainingArguments
     /// <summary><c>early_stopping_threshold</c> (EarlyStoppingCallback, 0): how much the metric must improve to count.</summary>
     [JsonPropertyName("early_stopping_threshold")] public double EarlyStoppingThreshold { get; init; }
 
-    /// <summary><c>bf16</c>: run forward and backward under bfloat16 autocast on the CPU (weights and optimizer stay fp32).</summary>
+    /// <summary><c>bf16</c>: mixed precision on the CPU. TorchSharp has no autocast, so the model computes forward and
+    /// backward in bfloat16 (its LayerNorm statistics in fp32) while AdamW updates fp32 master weights; checkpoints and
+    /// the final model are fp32. Fast where the CPU has avx512_bf16 / AMX.</summary>
     [JsonPropertyName("bf16")] public bool Bf16 { get; init; }
     /// <summary><c>resume_from_checkpoint</c>: a checkpoint folder, or <c>latest</c> for the newest under <see cref="OutputDir"/>.</summary>
     [JsonPropertyName("resume_from_checkpoint")] public string? ResumeFromCheckpoint { get; init; }

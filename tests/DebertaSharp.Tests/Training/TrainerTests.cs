@@ -308,6 +308,41 @@ public sealed class TrainerTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void Bf16_Trains_On_Fp32_Master_Weights_Close_To_Fp32_And_Resumes_Exactly()
+    {
+        var features = RandomFeatures(12, 40, 8, 3);
+        var config = TinyConfigs.Tiny(c => c with { NumLabelsValue = 3 });
+        using var tmp = TestPaths.TempDir();
+        TrainingArguments Args(string dir, bool bf16) => new()
+        {
+            OutputDir = dir, Bf16 = bf16, PerDeviceTrainBatchSize = 4, NumTrainEpochs = 2, LearningRate = 1e-2, SaveSteps = 3, LoggingSteps = 1, Seed = 4,
+        };
+        DebertaForSequenceClassification NewModel()
+        {
+            random.manual_seed(4);
+            return new DebertaForSequenceClassification(config);
+        }
+        using var fp32 = NewModel();
+        using (var t = new Trainer(fp32, Args(tmp["fp32"], false), new DataCollatorWithPadding(0), features)) t.Train();
+        using var bf16 = NewModel();
+        using (var t = new Trainer(bf16, Args(tmp["bf16"], true), new DataCollatorWithPadding(0), features)) t.Train();
+        // Back in fp32 after training, with weights near the fp32 run's (bf16 keeps 8 bits of mantissa) but not equal.
+        Assert.All(bf16.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+        double maxDiff = fp32.named_parameters().Zip(bf16.named_parameters()).Max(x => ParityAssert.MaxAbsDiff(x.First.parameter, x.Second.parameter));
+        log.WriteLine($"bf16 vs fp32 after 6 steps: max abs weight diff {maxDiff:E3}");
+        Assert.InRange(maxDiff, 1e-7, 5e-2);
+        // Checkpoints hold the fp32 master weights; resuming the bf16 run from one gives the same model.
+        using (var ckpt = DebertaForSequenceClassification.FromPretrained(Path.Combine(tmp["bf16"], "checkpoint-6")))
+            Assert.Equal(ScalarType.Float32, ckpt.parameters().First().dtype);
+        random.manual_seed(77);
+        using var resumed = new DebertaForSequenceClassification(config);
+        using (var t = new Trainer(resumed, Args(tmp["resumed"], true), new DataCollatorWithPadding(0), features))
+            t.Train(Path.Combine(tmp["bf16"], "checkpoint-3"));
+        foreach (var ((name, a), (_, b)) in bf16.named_parameters().Zip(resumed.named_parameters()))
+            Assert.True(ParityAssert.MaxAbsDiff(a, b) == 0, $"{name} differs after resuming bf16 training");
+    }
+
+    [Fact]
     public void Cancellation_Stops_After_A_Step_And_Saves_A_Checkpoint()
     {
         var features = RandomFeatures(8, 40, 3, 2);
