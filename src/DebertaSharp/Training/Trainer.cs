@@ -307,12 +307,12 @@ public sealed class Trainer : IDisposable
         {
             savedRng?.Dispose();
             if (!wasTraining) Model.eval();
-            if (Args.LoadBestModelAtEnd && State.BestModelCheckpoint is { } best && Directory.Exists(best))
-            {
-                _logger?.LogInformation("Loading best model from {Checkpoint} (score: {Score}).", best, State.BestMetric);
-                LoadWeights(best);
-            }
-            RestoreFullPrecision();
+            RestoreFullPrecision();   // also when cancelled or failed: the caller gets its fp32 model back
+        }
+        if (Args.LoadBestModelAtEnd && State.BestModelCheckpoint is { } best && Directory.Exists(best))
+        {
+            _logger?.LogInformation("Loading best model from {Checkpoint} (score: {Score}).", best, State.BestMetric);
+            LoadWeights(best);
         }
         _totalLossScalar += trLoss;
         double trainLoss = _totalLossScalar / Math.Max(State.GlobalStep, 1);

@@ -13,10 +13,7 @@ public static partial class FineTuning
     private static FineTuningResult RunTextClassification(RunContext c, Action<Trainer>? configure, CancellationToken ct)
     {
         var s = c.Script;
-        DataTable? train = s.TrainFile is not null && (c.Args.DoTrain || s.ValidationFile is null) ? LoadTable(s.TrainFile, "train_file") : null;
-        DataTable? validation = c.Args.DoEval ? LoadTable(s.ValidationFile!, "validation_file") : null;
-        DataTable? test = c.Args.DoPredict ? LoadTable(s.TestFile!, "test_file") : null;
-        var reference = train ?? validation ?? test!;
+        var (train, validation, test, reference) = LoadSplits(c);
         bool preTokenized = IsPreTokenized(reference);
         int maxSeqLength = ResolveMaxSeqLength(c, 128);
         bool padToMax = s.PadToMaxLength ?? true;
@@ -178,6 +175,16 @@ public static partial class FineTuning
         return new FineTuningResult(trainMetrics, evalMetrics, predictMetrics, written);
     }
 
+    /// <summary>The data files of the phases asked for; the training file also when labels must come from it.</summary>
+    private static (DataTable? Train, DataTable? Validation, DataTable? Test, DataTable Reference) LoadSplits(RunContext c)
+    {
+        var s = c.Script;
+        DataTable? train = s.TrainFile is not null && (c.Args.DoTrain || s.ValidationFile is null) ? LoadTable(s.TrainFile, "train_file") : null;
+        DataTable? validation = c.Args.DoEval ? LoadTable(s.ValidationFile!, "validation_file") : null;
+        DataTable? test = c.Args.DoPredict ? LoadTable(s.TestFile!, "test_file") : null;
+        return (train, validation, test, train ?? validation ?? test!);
+    }
+
     private static IReadOnlyDictionary<string, double> WithCombined(IReadOnlyDictionary<string, double> result)
     {
         if (result.Count <= 1) return result;
@@ -220,10 +227,7 @@ public static partial class FineTuning
     private static FineTuningResult RunTokenClassification(RunContext c, Action<Trainer>? configure, CancellationToken ct)
     {
         var s = c.Script;
-        DataTable? train = s.TrainFile is not null && (c.Args.DoTrain || s.ValidationFile is null) ? LoadTable(s.TrainFile, "train_file") : null;
-        DataTable? validation = c.Args.DoEval ? LoadTable(s.ValidationFile!, "validation_file") : null;
-        DataTable? test = c.Args.DoPredict ? LoadTable(s.TestFile!, "test_file") : null;
-        var reference = train ?? validation ?? test!;
+        var (train, validation, test, reference) = LoadSplits(c);
         bool preTokenized = IsPreTokenized(reference);
         var config = c.Config;
         int maxSeqLength = ResolveMaxSeqLength(c, Math.Min(c.Tokenizer.ModelMaxLength ?? int.MaxValue, config.MaxPositionEmbeddings));
