@@ -585,21 +585,9 @@ internal static class FileUtil
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    /// <summary>Writes a UTF-8 file through a temporary file and a rename, so a failure never leaves a partial file.</summary>
-    public static void WriteAtomic(string path, Action<TextWriter> write)
-    {
-        string full = Path.GetFullPath(path);
-        string tmp = full + ".tmp-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8];
-        try
-        {
-            using (var w = new StreamWriter(tmp, false, new UTF8Encoding(false)))
-                write(w);
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { }
-            throw;
-        }
-    }
+    /// <summary>
+    /// Writes a UTF-8 file through a temporary file and a rename, so a failure never leaves a partial file (see
+    /// <see cref="IO.SafeFile"/>: links are written through, devices and FIFOs directly, the file's mode is kept).
+    /// </summary>
+    public static void WriteAtomic(string path, Action<TextWriter> write) => IO.SafeFile.WriteText(path, write);
 }
