@@ -21,7 +21,8 @@ internal static class TokenizeCommand
         var input = Opt.Required<string>("--input",
             "JSON array of strings, of [text, text_pair] with --pairs, of word arrays with --split-into-words (of " +
             "[words, pair_words] with both). The whole array is one batch.").WithHelpName("FILE.json");
-        var pairs = Opt.Flag("--pairs", "Each element is a [text, text_pair] pair.");
+        var pairs = Opt.Flag("--pairs",
+            "Each element is a [text, text_pair] pair; an empty text_pair is no pair, as in tokenizer(text, \"\").");
         var splitIntoWords = Opt.Flag("--split-into-words", "Each text is an array of words (is_split_into_words); adds word_ids to the output.");
         var noSpecialTokens = Opt.Flag("--no-special-tokens", "Do not add [CLS]/[SEP] (add_special_tokens=False).");
         var maxLength = Opt.PositiveInt("--max-length", "Maximum length; alone it truncates with longest_first.");
@@ -83,10 +84,11 @@ internal static class TokenizeCommand
 
     private static BatchEncoding Encode(DebertaTokenizerBase tok, List<object> items, bool pairs, bool words, EncodeOptions options)
     {
+        // Pairs as tokenizer(text, text_pair) encodes each (an empty text_pair is no pair), padded as one batch.
         if (pairs && words)
-            return tok.EncodeBatch(items.Select(x => { var p = (string[][])x; return ((IReadOnlyList<string>)p[0], (IReadOnlyList<string>)p[1]); }).ToList(), options);
+            return tok.EncodeBatchAsSingleCalls(items.Select(x => { var p = (string[][])x; return ((IReadOnlyList<string>)p[0], (IReadOnlyList<string>)p[1]); }).ToList(), options);
         if (pairs)
-            return tok.EncodeBatch(items.Select(x => { var p = (string[])x; return (p[0], p[1]); }).ToList(), options);
+            return tok.EncodeBatchAsSingleCalls(items.Select(x => { var p = (string[])x; return (p[0], p[1]); }).ToList(), options);
         if (words)
             return tok.EncodeBatch(items.Select(x => (IReadOnlyList<string>)(string[])x).ToList(), options);
         return tok.EncodeBatch(items.Select(x => (string)x).ToList(), options);

@@ -146,6 +146,25 @@ public abstract class DebertaTokenizerBase
         return new BatchEncoding(EncodeMany([.. pairs.Select(p => (new Input(p.Text, null), (Input?)new Input(p.TextPair, null)))], options));
     }
 
+    /// <summary>
+    /// Pairs encoded as one <c>tokenizer(text, text_pair)</c> call per pair encodes them (an empty text_pair is no pair,
+    /// as in <see cref="Encode(string, string?, EncodeOptions?)"/> and Hugging Face's single call), padded together as
+    /// one batch. <see cref="EncodeBatch(IReadOnlyList{ValueTuple{string, string}}, EncodeOptions?)"/> keeps an empty
+    /// text_pair as a pair, as transformers' batch call does.
+    /// </summary>
+    internal BatchEncoding EncodeBatchAsSingleCalls(IReadOnlyList<(string Text, string TextPair)> pairs, EncodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(pairs);
+        return new BatchEncoding(EncodeMany([.. pairs.Select(p => (new Input(p.Text, null), string.IsNullOrEmpty(p.TextPair) ? null : (Input?)new Input(p.TextPair, null)))], options));
+    }
+
+    /// <summary>Pre-split pairs as <see cref="EncodeBatchAsSingleCalls(IReadOnlyList{ValueTuple{string, string}}, EncodeOptions?)"/>: an empty list of pair words is no pair.</summary>
+    internal BatchEncoding EncodeBatchAsSingleCalls(IReadOnlyList<(IReadOnlyList<string> Words, IReadOnlyList<string> PairWords)> pairs, EncodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(pairs);
+        return new BatchEncoding(EncodeMany([.. pairs.Select(p => (new Input(null, p.Words), p.PairWords is null || p.PairWords.Count == 0 ? null : (Input?)new Input(null, p.PairWords)))], options));
+    }
+
     /// <summary>Encodes a batch of pre-split inputs (<c>is_split_into_words=True</c>).</summary>
     public BatchEncoding EncodeBatch(IReadOnlyList<IReadOnlyList<string>> batchOfWords, EncodeOptions? options = null)
     {
