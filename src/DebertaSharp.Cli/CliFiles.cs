@@ -22,7 +22,7 @@ internal static class CliFiles
         if (outDir is not null && !Directory.Exists(outDir)) throw new DirectoryNotFoundException($"{flag}: folder '{outDir}' does not exist");
         try
         {
-            SafeFile.ResolveTarget(path, out _);
+            SafeFile.Resolve(path);
         }
         catch (IOException e)
         {

@@ -46,16 +46,18 @@ internal static partial class SafeFile
     public static void Write(string path, Action<Stream> write, bool flushToDisk = false)
     {
         ArgumentNullException.ThrowIfNull(write);
-        string target = ResolveTarget(path, out Kind kind);
-        if (kind == Kind.Special)
+        var target = Resolve(path);
+        if (target.Direct)
         {
-            // No truncation, no lock, no rename: a device or FIFO is written as it is (a FIFO blocks until read).
-            using var direct = new FileStream(target, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, bufferSize: 1 << 16);
+            // No rename: a device or FIFO is written as it is (a FIFO blocks until read); no truncation but of a
+            // regular file reached through /proc (/dev/stdout redirected to a file), as open(path, "wb") would.
+            var mode = target.Kind == Kind.Special ? FileMode.Open : FileMode.Create;
+            using var direct = new FileStream(target.Path, mode, FileAccess.Write, FileShare.ReadWrite, bufferSize: 1 << 16);
             write(direct);
             direct.Flush();
             return;
         }
-        Replace(target, kind, temp =>
+        Replace(target, temp =>
         {
             using var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 20);
             write(stream);
@@ -70,13 +72,13 @@ internal static partial class SafeFile
     public static void WriteViaPath(string path, Action<string> writeTo)
     {
         ArgumentNullException.ThrowIfNull(writeTo);
-        string target = ResolveTarget(path, out Kind kind);
-        if (kind == Kind.Special)
+        var target = Resolve(path);
+        if (target.Direct)
         {
-            writeTo(target);
+            writeTo(target.Path);
             return;
         }
-        Replace(target, kind, writeTo);
+        Replace(target, writeTo);
     }
 
     /// <summary>What the final target of a path is.</summary>
@@ -95,25 +97,47 @@ internal static partial class SafeFile
         Special,
     }
 
+    /// <summary>Where a write goes.</summary>
+    /// <param name="Path">The path to open (<see cref="Direct"/>) or to rename over: the final target of a chain of links.</param>
+    /// <param name="Kind">What is there now.</param>
+    /// <param name="Direct">Open and write <see cref="Path"/> itself, no temporary file: a special file, or a file reached
+    /// through /proc (<c>/dev/stdout</c>, <c>/proc/self/fd/N</c>), which names an open file rather than a place.</param>
+    internal readonly record struct Target(string Path, Kind Kind, bool Direct);
+
     /// <summary>
-    /// The absolute path that writing <paramref name="path"/> writes: the path itself, or for a symbolic link (a chain
-    /// of them) its final target, which need not exist yet. Throws for a folder, and when the target's folder does not exist.
+    /// Where writing <paramref name="path"/> goes. Throws for a folder (or a link to one), and when the folder the
+    /// file would be created in does not exist.
     /// </summary>
-    internal static string ResolveTarget(string path, out Kind kind)
+    internal static Target Resolve(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        string full = Path.GetFullPath(path);
-        string target = full;
-        if (new FileInfo(full).LinkTarget is not null)
-            target = File.ResolveLinkTarget(full, returnFinalTarget: true)?.FullName ?? full;
-        kind = KindOf(target);
+        string full = System.IO.Path.GetFullPath(path);
+        // The kind as the kernel sees it, through every link (including /proc's, which name no real path).
+        Kind kind = KindOf(full);
         if (kind == Kind.Directory)
-            throw new IOException(target == full ? $"'{path}' is a folder, not a file" : $"'{path}' links to '{target}', which is a folder, not a file");
-        string? dir = Path.GetDirectoryName(target);
+            throw new IOException($"'{path}' is a folder, not a file");
+        if (kind == Kind.Special) return new Target(full, kind, Direct: true);
+
+        // Follow the links one by one: the file replaced is the last one's target, in its own folder.
+        string current = full;
+        for (int hops = 0; ; hops++)
+        {
+            if (IsProc(current)) return new Target(full, kind, Direct: true);
+            string? link = new FileInfo(current).LinkTarget;
+            if (link is null) break;
+            if (hops == 40) throw new IOException($"'{path}': too many levels of symbolic links");
+            current = System.IO.Path.GetFullPath(link, System.IO.Path.GetDirectoryName(current)!);
+        }
+        string? dir = System.IO.Path.GetDirectoryName(current);
         if (kind == Kind.Missing && dir is not null && !System.IO.Directory.Exists(dir))
-            throw new DirectoryNotFoundException($"cannot write '{path}': folder '{dir}' does not exist");
-        return target;
+            throw new DirectoryNotFoundException(current == full
+                ? $"cannot write '{path}': folder '{dir}' does not exist"
+                : $"cannot write '{path}': it links to '{current}', whose folder does not exist");
+        return new Target(current, kind, Direct: false);
     }
+
+    private static bool IsProc(string path) =>
+        OperatingSystem.IsLinux() && (path.StartsWith("/proc/", StringComparison.Ordinal) || path.StartsWith("/dev/fd/", StringComparison.Ordinal));
 
     /// <summary>The kind of file at <paramref name="path"/>, following symbolic links.</summary>
     internal static Kind KindOf(string path)
@@ -132,15 +156,15 @@ internal static partial class SafeFile
         return File.Exists(path) ? Kind.Regular : Kind.Missing;
     }
 
-    private static void Replace(string target, Kind kind, Action<string> writeTemp)
+    private static void Replace(Target target, Action<string> writeTemp)
     {
-        string dir = Path.GetDirectoryName(target)!;
-        string temp = Path.Combine(dir, "." + Path.GetFileName(target) + ".tmp-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8]);
+        string dir = System.IO.Path.GetDirectoryName(target.Path)!;
+        string temp = System.IO.Path.Combine(dir, "." + System.IO.Path.GetFileName(target.Path) + ".tmp-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8]);
         try
         {
             writeTemp(temp);
-            if (kind == Kind.Regular) CopyOwnerAndMode(target, temp);
-            File.Move(temp, target, overwrite: true);
+            if (target.Kind == Kind.Regular) CopyOwnerAndMode(target.Path, temp);
+            File.Move(temp, target.Path, overwrite: true);
         }
         finally
         {

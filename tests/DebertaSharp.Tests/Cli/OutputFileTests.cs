@@ -107,6 +107,39 @@ public class OutputFileTests
     }
 
     [Fact]
+    public async Task Forward_ProcFdOutput_WritesTheOpenPipe()
+    {
+        // /dev/stdout, /dev/fd/N and /proc/self/fd/N name an open file: /proc's links point at no real path
+        // ("pipe:[123]"), so the write goes to the open file itself.
+        using var pipe = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.In, HandleInheritability.None);
+        using var writeEnd = pipe.ClientSafePipeHandle;
+        string fdPath = $"/proc/self/fd/{writeEnd.DangerousGetHandle()}";
+        Assert.StartsWith("pipe:", new FileInfo(fdPath).LinkTarget);
+        var read = new MemoryStream();
+        var copy = pipe.CopyToAsync(read);
+        AssertForwardWrites(fdPath);
+        pipe.DisposeLocalCopyOfClientHandle();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await copy.WaitAsync(timeout.Token);
+        using var dir = TestPaths.TempDir();
+        File.WriteAllBytes(dir["copy.safetensors"], read.ToArray());
+        Assert.Contains("output.last_hidden_state", SafeTensors.Load(dir["copy.safetensors"]).Keys);
+    }
+
+    [Fact]
+    public void SafeFile_ProcFdOfARegularFile_WritesThatFile()
+    {
+        using var dir = TestPaths.TempDir();
+        File.WriteAllText(dir["log.txt"], "a longer old text");
+        using var open = new FileStream(dir["log.txt"], FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+        string fdPath = $"/proc/self/fd/{open.SafeFileHandle.DangerousGetHandle()}";
+        SafeFile.WriteAllText(fdPath, "new");
+        Assert.Equal("new", File.ReadAllText(dir["log.txt"]));
+        Assert.Equal(3, open.Length);   // the same file, not a new one renamed over it
+        Assert.Equal(["log.txt"], Directory.GetFileSystemEntries(dir.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
     public void Forward_ReplacedFile_KeepsItsModeAndOwner()
     {
         using var dir = TestPaths.TempDir();
@@ -178,7 +211,7 @@ public class OutputFileTests
         Assert.Contains("is a folder", e.Message);
         File.CreateSymbolicLink(dir["link"], dir["sub"]);
         e = Assert.Throws<IOException>(() => SafeFile.WriteAllText(dir["link"], "x"));
-        Assert.Contains("which is a folder", e.Message);
+        Assert.Contains("is a folder", e.Message);
         Assert.Empty(Directory.GetFileSystemEntries(dir["sub"]));
 
         var (code, _, err) = ForwardCommandTests.RunInProcess(Forward(dir["sub"]));
