@@ -67,7 +67,9 @@ internal static class TokenizeCommand
 
     private static int Run(string dir, string input, bool pairs, bool words, EncodeOptions options, TextWriter stdout, CancellationToken cancellationToken)
     {
+        if (File.Exists(dir)) throw new IOException($"--tokenizer: '{dir}' is a file, not a tokenizer folder");
         if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"tokenizer directory not found: {dir}");
+        if (Directory.Exists(input)) throw new IOException($"--input: '{input}' is a folder, not a file");
         if (!File.Exists(input)) throw new FileNotFoundException($"input file not found: {input}", input);
         var tokenizer = DebertaTokenizerBase.FromPretrained(dir);
         var batch = Encode(tokenizer, ReadInput(input, pairs, words), pairs, words, options);
@@ -96,7 +98,9 @@ internal static class TokenizeCommand
 
     private static List<object> ReadInput(string path, bool pairs, bool words)
     {
-        byte[] bytes = File.ReadAllBytes(path);
+        ReadOnlyMemory<byte> bytes = File.ReadAllBytes(path);
+        // A UTF-8 byte-order mark is valid UTF-8 (editors on Windows write one); the JSON reader refuses it.
+        if (bytes.Span.StartsWith("\uFEFF"u8)) bytes = bytes[3..];
         JsonDocument doc;
         try
         {
