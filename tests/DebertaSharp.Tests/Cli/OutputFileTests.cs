@@ -92,7 +92,14 @@ public class OutputFileTests
         {
             AssertForwardWrites(fifo);
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            await reader.WaitForExitAsync(timeout.Token);
+            try
+            {
+                await reader.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                Assert.Fail("nothing was written to the FIFO: the reader still waits after 60 s");
+            }
             await copy;
         }
         finally
