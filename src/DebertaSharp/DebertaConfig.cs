@@ -389,26 +389,24 @@ internal sealed class PosAttTypeConverter : JsonConverter<IReadOnlyList<string>?
     }
 }
 
-/// <summary>Writes files atomically: a temporary file beside the target, then a rename over it.</summary>
+/// <summary>
+/// Writes files atomically (a temporary file beside the target, then a rename over it), creating the folder; a thin
+/// wrapper of <see cref="IO.SafeFile"/>, which also keeps links, devices, FIFOs and the replaced file's mode intact.
+/// </summary>
 internal static class AtomicFile
 {
-    public static void WriteAllText(string path, string text) =>
-        Write(path, tmp => File.WriteAllText(tmp, text));
+    public static void WriteAllText(string path, string text)
+    {
+        CreateFolderOf(path);
+        IO.SafeFile.WriteAllText(path, text);
+    }
 
+    /// <summary><paramref name="writeTemp"/> writes a whole file at the path it gets (a temporary file, or the device itself).</summary>
     public static void Write(string path, Action<string> writeTemp)
     {
-        string full = Path.GetFullPath(path);
-        string dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        string tmp = Path.Combine(dir, "." + Path.GetFileName(full) + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp");
-        try
-        {
-            writeTemp(tmp);
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        CreateFolderOf(path);
+        IO.SafeFile.WriteViaPath(path, writeTemp);
     }
+
+    private static void CreateFolderOf(string path) => Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
 }

@@ -69,10 +69,10 @@ internal static class ForwardCommand
             "bfloat16" => ScalarType.BFloat16,
             _ => ScalarType.Float32,
         };
+        if (File.Exists(modelDir)) throw new IOException($"--model: '{modelDir}' is a file, not a checkpoint folder");
         if (!Directory.Exists(modelDir)) throw new DirectoryNotFoundException($"--model: folder '{modelDir}' does not exist");
-        if (!File.Exists(inputsPath)) throw new FileNotFoundException($"--inputs: file '{inputsPath}' does not exist", inputsPath);
-        string? outDir = Path.GetDirectoryName(Path.GetFullPath(outputPath));
-        if (outDir is not null && !Directory.Exists(outDir)) throw new DirectoryNotFoundException($"--output: folder '{outDir}' does not exist");
+        CliFiles.CheckInputFile("--inputs", inputsPath);
+        CliFiles.CheckOutputFile("--output", outputPath);
 
         using var scope = torch.NewDisposeScope();
         var tensors = SafeTensors.Load(inputsPath);

@@ -102,8 +102,9 @@ internal static class SafeTensors
     /// <summary>
     /// Writes tensors as a safetensors file the way the reference Python/Rust library does: compact JSON header with
     /// <c>__metadata__</c> first, tensors ordered by dtype (wider first, in the library's order) then by key, the
-    /// header padded with spaces to a multiple of 8 bytes. The file is written to a temporary file in the same folder
-    /// and renamed over <paramref name="path"/> only when complete.
+    /// header padded with spaces to a multiple of 8 bytes. A regular file is written to a temporary file in the same
+    /// folder and renamed over <paramref name="path"/> only when complete (see <see cref="IO.SafeFile"/>: links are
+    /// written through, devices and FIFOs directly, the replaced file's mode is kept).
     /// </summary>
     /// <param name="path">The file to create or replace.</param>
     /// <param name="tensors">Key → tensor; any device, any layout (written contiguous, on the CPU).</param>
@@ -199,37 +200,24 @@ internal static class SafeTensors
         byte[] headerBytes = StrictUtf8.GetBytes(json.ToString());
         int padded = (headerBytes.Length + 7) / 8 * 8;
 
-        string fullPath = Path.GetFullPath(path);
-        string directory = Path.GetDirectoryName(fullPath) ?? ".";
-        string tempPath = Path.Combine(directory, "." + Path.GetFileName(fullPath) + "." + Guid.NewGuid().ToString("N")[..12] + ".tmp");
-        try
+        IO.SafeFile.Write(path, stream =>
         {
-            using (var stream = new FileStream(tempPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20))
+            Span<byte> lengthBytes = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(lengthBytes, (ulong)padded);
+            stream.Write(lengthBytes);
+            stream.Write(headerBytes);
+            for (int i = headerBytes.Length; i < padded; i++)
             {
-                Span<byte> lengthBytes = stackalloc byte[8];
-                BinaryPrimitives.WriteUInt64LittleEndian(lengthBytes, (ulong)padded);
-                stream.Write(lengthBytes);
-                stream.Write(headerBytes);
-                for (int i = headerBytes.Length; i < padded; i++)
-                {
-                    stream.WriteByte((byte)' ');
-                }
-                foreach (var e in entries)
-                {
-                    WriteTensor(stream, e.Tensor);
-                }
-                stream.Flush(flushToDisk: true);
+                stream.WriteByte((byte)' ');
             }
-            File.Move(tempPath, fullPath, overwrite: true);
-        }
-        catch
-        {
-            TryDelete(tempPath);
-            throw;
-        }
+            foreach (var e in entries)
+            {
+                WriteTensor(stream, e.Tensor);
+            }
+        }, flushToDisk: true);
     }
 
-    private static void WriteTensor(FileStream stream, Tensor tensor)
+    private static void WriteTensor(Stream stream, Tensor tensor)
     {
         Tensor cpu = tensor.device_type == DeviceType.CPU ? tensor : tensor.cpu();
         Tensor contiguous = cpu.is_contiguous() ? cpu : cpu.contiguous();
@@ -247,20 +235,6 @@ internal static class SafeTensors
             {
                 cpu.Dispose();
             }
-        }
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (IOException)
-        {
-        }
-        catch (UnauthorizedAccessException)
-        {
         }
     }
 

@@ -146,6 +146,25 @@ public abstract class DebertaTokenizerBase
         return new BatchEncoding(EncodeMany([.. pairs.Select(p => (new Input(p.Text, null), (Input?)new Input(p.TextPair, null)))], options));
     }
 
+    /// <summary>
+    /// Pairs encoded as one <c>tokenizer(text, text_pair)</c> call per pair encodes them (an empty text_pair is no pair,
+    /// as in <see cref="Encode(string, string?, EncodeOptions?)"/> and Hugging Face's single call), padded together as
+    /// one batch. <see cref="EncodeBatch(IReadOnlyList{ValueTuple{string, string}}, EncodeOptions?)"/> keeps an empty
+    /// text_pair as a pair, as transformers' batch call does.
+    /// </summary>
+    internal BatchEncoding EncodeBatchAsSingleCalls(IReadOnlyList<(string Text, string TextPair)> pairs, EncodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(pairs);
+        return new BatchEncoding(EncodeMany([.. pairs.Select(p => (new Input(p.Text, null), string.IsNullOrEmpty(p.TextPair) ? null : (Input?)new Input(p.TextPair, null)))], options));
+    }
+
+    /// <summary>Pre-split pairs as <see cref="EncodeBatchAsSingleCalls(IReadOnlyList{ValueTuple{string, string}}, EncodeOptions?)"/>: an empty list of pair words is no pair.</summary>
+    internal BatchEncoding EncodeBatchAsSingleCalls(IReadOnlyList<(IReadOnlyList<string> Words, IReadOnlyList<string> PairWords)> pairs, EncodeOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(pairs);
+        return new BatchEncoding(EncodeMany([.. pairs.Select(p => (new Input(null, p.Words), p.PairWords is null || p.PairWords.Count == 0 ? null : (Input?)new Input(null, p.PairWords)))], options));
+    }
+
     /// <summary>Encodes a batch of pre-split inputs (<c>is_split_into_words=True</c>).</summary>
     public BatchEncoding EncodeBatch(IReadOnlyList<IReadOnlyList<string>> batchOfWords, EncodeOptions? options = null)
     {
@@ -585,21 +604,9 @@ internal static class FileUtil
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
-    /// <summary>Writes a UTF-8 file through a temporary file and a rename, so a failure never leaves a partial file.</summary>
-    public static void WriteAtomic(string path, Action<TextWriter> write)
-    {
-        string full = Path.GetFullPath(path);
-        string tmp = full + ".tmp-" + Environment.ProcessId + "-" + Guid.NewGuid().ToString("N")[..8];
-        try
-        {
-            using (var w = new StreamWriter(tmp, false, new UTF8Encoding(false)))
-                write(w);
-            File.Move(tmp, full, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { }
-            throw;
-        }
-    }
+    /// <summary>
+    /// Writes a UTF-8 file through a temporary file and a rename, so a failure never leaves a partial file (see
+    /// <see cref="IO.SafeFile"/>: links are written through, devices and FIFOs directly, the file's mode is kept).
+    /// </summary>
+    public static void WriteAtomic(string path, Action<TextWriter> write) => IO.SafeFile.WriteText(path, write);
 }

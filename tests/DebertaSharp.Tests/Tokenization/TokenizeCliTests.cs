@@ -58,7 +58,9 @@ public class TokenizeCliTests
         using var dir = TestPaths.TempDir();
         var items = (JsonArray)TokenizerFixtures.Case(build)["items"]!;
         var corpus = TokenizerFixtures.Corpus;
-        var idx = Enumerable.Range(0, items.Count).Where(i => ((string)corpus[(i + 1) % corpus.Count]!).Length > 0).ToList();
+        // Every text with the next, none skipped: the last is paired with the empty first text (an empty text_pair is no pair).
+        var idx = Enumerable.Range(0, items.Count).ToList();
+        Assert.Equal("", (string)corpus[0]!);
         string pairs = WriteInput(dir, new JsonArray([.. idx.Select(i => new JsonArray((string)corpus[i]!, (string)corpus[(i + 1) % corpus.Count]!))]));
         string tok = TestPaths.Fixture("tokenizer", build);
         var errors = new List<string>();
@@ -84,6 +86,29 @@ public class TokenizeCliTests
             foreach (var f in new[] { "input_ids", "token_type_ids", "attention_mask", "special_tokens_mask" })
                 if (!JsonNode.DeepEquals(batch[f]![i], lines[i][f])) errors.Add($"batch[{i}].{f}");
         Assert.True(errors.Count == 0, string.Join("\n", errors.Take(20)));
+    }
+
+    [Fact]
+    public void EmptyTextPair_IsNoPair_AsTheLibrarysEncode()
+    {
+        // Issue 13, item 4: ["x", ""] gave [1, 91, 2, 2] with type ids 0,0,0,1; Hugging Face 5.17's tokenizer("x", "") gives [1, 91, 2].
+        using var dir = TestPaths.TempDir();
+        string tok = TestPaths.Fixture("tokenizer", "v4_template");
+        var lib = TokenizerFixtures.Fast("v4_template");
+        string input = WriteInput(dir, new JsonArray(new JsonArray("x", ""), new JsonArray("x", "y z")));
+        var (rc, lines, err) = Run("--tokenizer", tok, "--input", input, "--pairs", "--padding", "longest");
+        Assert.True(rc == 0, err);
+        Assert.Equal("[1,91,2,0,0,0]", lines[0]["input_ids"]!.ToJsonString());
+        Assert.Equal("[1,1,1,0,0,0]", lines[0]["attention_mask"]!.ToJsonString());
+        Assert.Equal(lib.Encode("x", "").Ids, lines[0]["input_ids"]!.AsArray().Take(3).Select(n => (int)n!));
+        Assert.Equal(lib.Encode("x", "").TypeIds, lines[0]["token_type_ids"]!.AsArray().Take(3).Select(n => (int)n!));
+        Assert.Equal(lib.Encode("x", "y z").Ids, lines[1]["input_ids"]!.AsArray().Select(n => (int)n!));
+
+        input = WriteInput(dir, new JsonArray(new JsonArray(new JsonArray("x"), new JsonArray())));
+        (rc, lines, err) = Run("--tokenizer", TestPaths.Fixture("tokenizer", "prefix1"), "--input", input, "--pairs", "--split-into-words");
+        Assert.True(rc == 0, err);
+        Assert.Equal(TokenizerFixtures.Fast("prefix1").Encode(["x"], []).Ids, lines[0]["input_ids"]!.AsArray().Select(n => (int)n!));
+        Assert.Equal("[null,0,null]", lines[0]["word_ids"]!.ToJsonString());
     }
 
     [Fact]
