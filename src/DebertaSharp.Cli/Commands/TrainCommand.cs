@@ -125,6 +125,17 @@ internal static class TrainCommand
         var threshold = Opt.Create("--early_stopping_threshold", "Improvement below this does not count.", d.EarlyStoppingThreshold);
         var bf16 = Bool("--bf16", "bfloat16 mixed precision: forward and backward in bfloat16, AdamW on fp32 master weights; checkpoints and the model stay fp32 (fast with avx512_bf16 / AMX).");
         var resume = Opt.Create<string>("--resume_from_checkpoint", "Continue from a checkpoint folder, or latest for the newest in --output_dir.").WithHelpName("DIR|latest");
+        // Flags of Hugging Face's command lines that have no meaning here (no cache, no worker processes, no hub, no
+        // reporting integrations): accepted so a copied command line runs, and named on stderr as ignored.
+        var ignored = new (string Name, string Why)[]
+        {
+            ("--report_to", "there are no reporting integrations"), ("--overwrite_cache", "datasets are not cached"),
+            ("--cache_dir", "nothing is downloaded"), ("--preprocessing_num_workers", "preprocessing runs in process"),
+            ("--dataloader_num_workers", "batches are built in process"), ("--use_fast_tokenizer", "the tokenizer folder decides"),
+            ("--save_safetensors", "checkpoints are always safetensors"), ("--trust_remote_code", "no remote code runs"),
+            ("--push_to_hub", "nothing is uploaded"), ("--run_name", "there are no reporting integrations"),
+        }.Select(x => (Option: (Option)Opt.Create<string>(x.Name, $"Accepted for copied Hugging Face command lines and ignored: {x.Why}."), x.Why)).ToList();
+        foreach (var (option, _) in ignored) option.Arity = ArgumentArity.ZeroOrOne;
         var logLevel = Opt.Choice("--log_level", "Which library messages go to stderr (passive: warnings and errors).", LogLevels, "passive");
 
         var command = new Command("train",
@@ -141,9 +152,13 @@ internal static class TrainCommand
             dropLast, seed, dataSeed, loggingStrategy, loggingSteps, loggingFirst, nanFilter, evalStrategy, evalSteps, evalDelay,
             saveStrategy, saveSteps, saveLimit, loadBest, metricForBest, greater, patience, threshold, bf16, resume, logLevel,
         };
+        foreach (var (option, _) in ignored) command.Options.Add(option);
         CliApp.SetAction(command, (p, ct) =>
         {
             string kind = p.GetRequiredValue(task);
+            foreach (var (option, why) in ignored)
+                if (p.GetResult(option) is { Implicit: false })
+                    p.InvocationConfiguration.Error.WriteLine($"deberta train: {option.Name} ignored ({why})");
             bool? pad = p.GetValue(noPadToMax) ? false : p.GetResult(padToMax) is { Implicit: false } ? p.GetValue(padToMax) : null;
             bool? greaterIsBetter = p.GetValue(greater) switch
             {

@@ -35,9 +35,11 @@ public sealed class TrainCommandTests(ITestOutputHelper log)
         // The same recipe as trace.json, as a run_glue.py command line (snake_case flags; one kebab-case alias).
         var (code, stdout, stderr) = Run("text-classification", "--model_name_or_path", TestPaths.Fixture("training", "initial"),
             "--train_file", data, "--do_train", "--output_dir", output, "--learning_rate", "5e-3", "--weight_decay", "0.01",
-            "--warmup_steps", "2", "--max_steps", "6", "--per-device-train-batch-size", "4", "--logging_steps", "1", "--save_strategy", "no");
+            "--warmup_steps", "2", "--max_steps", "6", "--per-device-train-batch-size", "4", "--logging_steps", "1", "--save_strategy", "no",
+            "--report_to", "none", "--overwrite_cache");
         log.WriteLine(stdout);
         Assert.True(code == 0, stderr);
+        Assert.Contains("--report_to ignored", stderr);
         // Plain JSON log lines when the output is redirected.
         var lines = stdout.Split('\n').Where(l => l.StartsWith("{\"loss\"", StringComparison.Ordinal)).ToList();
         Assert.Equal(6, lines.Count);
