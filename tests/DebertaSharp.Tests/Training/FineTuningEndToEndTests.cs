@@ -169,4 +169,36 @@ public sealed class FineTuningEndToEndTests(ITestOutputHelper log)
         Assert.Equal(recomputed["f1"], result.EvalMetrics["eval_f1"], 9);
         log.WriteLine($"exact_match {recomputed["exact_match"]}, f1 {recomputed["f1"]}");
     }
+
+    [Fact]
+    public void Question_Answering_Version_2_Reports_HasAns_And_NoAns_And_Writes_Null_Odds()
+    {
+        using var tmp = TestPaths.TempDir();
+        // Two XQuAD articles as SQuAD v2.0: every third question made unanswerable (is_impossible, no answers).
+        var data = JsonNode.Parse(File.ReadAllText(TestPaths.Fixture("datasets", "xquad", "xquad.en.json")))!;
+        var articles = new JsonArray();
+        int k = 0;
+        foreach (var article in data["data"]!.AsArray().Take(2))
+        {
+            foreach (var paragraph in article!["paragraphs"]!.AsArray())
+                foreach (var qa in paragraph!["qas"]!.AsArray())
+                    if (k++ % 3 == 0) { qa!["is_impossible"] = true; qa["answers"] = new JsonArray(); }
+            articles.Add(article.DeepClone());
+        }
+        File.WriteAllText(tmp["v2.json"], new JsonObject { ["version"] = "v2.0", ["data"] = articles }.ToJsonString());
+        string output = tmp["out"];
+        var result = FineTuning.Run(FineTuningTask.QuestionAnswering,
+            Scratch(tmp) with { TrainFile = tmp["v2.json"], ValidationFile = tmp["v2.json"], MaxSeqLength = 128, DocStride = 32, Version2WithNegative = true },
+            Args(output) with { NumTrainEpochs = 1, LearningRate = 2e-3, PerDeviceTrainBatchSize = 16 });
+        var m = result.EvalMetrics!;
+        log.WriteLine(string.Join(", ", m.Select(kv => $"{kv.Key}={kv.Value:G4}")));
+        foreach (string key in new[] { "eval_exact", "eval_f1", "eval_HasAns_exact", "eval_NoAns_exact", "eval_best_f1", "eval_best_f1_thresh" })
+            Assert.True(m.ContainsKey(key), key);
+        Assert.Equal(m["eval_total"], m["eval_HasAns_total"] + m["eval_NoAns_total"]);
+        Assert.True(File.Exists(Path.Combine(output, "eval_null_odds.json")));
+        // Without --version_2_with_negative, unanswerable training questions are an error naming one.
+        var e = Assert.Throws<TrainingDataException>(() => FineTuning.Run(FineTuningTask.QuestionAnswering,
+            Scratch(tmp) with { TrainFile = tmp["v2.json"], MaxSeqLength = 128, DocStride = 32 }, Args(tmp["out2"]) with { DoEval = false }));
+        Assert.Contains("version_2_with_negative", e.Message);
+    }
 }
