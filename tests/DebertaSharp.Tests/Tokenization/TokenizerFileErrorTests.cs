@@ -85,7 +85,8 @@ public class TokenizerFileErrorTests
     [Fact]
     public void TinyVocabulary_SlowTokenizer_MergesAndUnknowns()
     {
-        // A toy vocabulary built here: the unknown id stands in for characters outside it.
+        // A toy vocabulary built here: the unknown id stands in for characters outside it. Provenance: derived by hand
+        // from the BPE rules (the one merge a+b, [UNK] for c), not from a Hugging Face run.
         using var dir = TestPaths.TempDir();
         File.WriteAllText(dir["vocab.json"], "{\"[UNK]\": 0, \"a\": 1, \"b\": 2, \"ab\": 3, \"[CLS]\": 4, \"[SEP]\": 5}");
         File.WriteAllText(dir["merges.txt"], "#version: 0.2\na b\n");
