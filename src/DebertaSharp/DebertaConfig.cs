@@ -122,7 +122,7 @@ public sealed record DebertaConfig
     [JsonPropertyName("tie_word_embeddings")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public bool? TieWordEmbeddings { get; init; }
 
-    /// <summary>Model type (<c>model_type</c>), always <c>deberta</c> for this family.</summary>
+    /// <summary>Model type (<c>model_type</c>), <c>deberta</c> for this family (anything else fails <see cref="Validate"/>).</summary>
     [JsonPropertyName("model_type")] public string ModelType { get; init; } = "deberta";
 
     /// <summary>Keys of <c>config.json</c> this type does not model; kept and written back unchanged.</summary>
@@ -237,6 +237,12 @@ public sealed record DebertaConfig
         {
             if (!(v >= 0 && v < 1)) throw new DebertaConfigException(key, $"must be in [0, 1), got {v}");
         }
+        // Hugging Face maps model_type to the config and model classes; DeBERTa-v2/v3 ("deberta-v2") and other
+        // families are different architectures whose weights would load here only partly, or into the wrong layers.
+        if (ModelType != "deberta")
+            throw new DebertaConfigException("model_type",
+                $"'{ModelType}' is not DeBERTa (v1): this library implements model_type 'deberta' only" +
+                (ModelType == "deberta-v2" ? " (DeBERTa-v2/v3 checkpoints have another architecture)" : ""));
         Positive(VocabSize, "vocab_size");
         Positive(HiddenSize, "hidden_size");
         Positive(NumHiddenLayers, "num_hidden_layers");

@@ -33,7 +33,8 @@ internal static class ForwardCommand
             "hidden_states.<i>, attentions.<i>). Replaced only when the whole file has been written.").WithHelpName("OUT.safetensors");
         var hiddenStates = Opt.Flag("--output-hidden-states", "Also write output.hidden_states.<i> (the embedding output first).");
         var attentions = Opt.Flag("--output-attentions", "Also write output.attentions.<i>.");
-        var head = Opt.Choice("--head", "Model class; auto takes it from config.json \"architectures\".", Heads, "auto");
+        var head = Opt.Choice("--head", "Model class; auto takes it from config.json \"architectures\" (the base model when it " +
+            "is absent or empty; an error when it names no DeBERTa class).", Heads, "auto");
         var dtype = Opt.Choice("--dtype", "Compute dtype (the weights are cast to it); outputs are always written as fp32.", DTypes, "float32");
 
         var command = new Command("forward",
@@ -79,8 +80,7 @@ internal static class ForwardCommand
         var inputs = ReadInputs(tensors, inputsPath, dtype, outputHiddenStates, outputAttentions);
         cancellationToken.ThrowIfCancellationRequested();
 
-        using var model = DebertaPreTrainedModel.FromPretrained(modelDir, dtype: dtype, head: head,
-            options: new PretrainedLoadOptions { Log = message => stderr.WriteLine($"deberta forward: {message}") });
+        using var model = Load(modelDir, dtype, head, stderr);
         model.eval();
         cancellationToken.ThrowIfCancellationRequested();
         // Targets the chosen head computes no loss from are ignored, and said so (Hugging Face's classes refuse them).
@@ -110,6 +110,22 @@ internal static class ForwardCommand
         SafeTensors.Save(outputPath, named, new Dictionary<string, string> { ["format"] = "pt" });
         stdout.WriteLine($"{model.GetType().Name}: wrote {named.Count} tensors to {outputPath}");
         return 0;
+    }
+
+    private static DebertaPreTrainedModel Load(string modelDir, ScalarType dtype, DebertaHead? head, TextWriter stderr)
+    {
+        try
+        {
+            return DebertaPreTrainedModel.FromPretrained(modelDir, dtype: dtype, head: head,
+                options: new PretrainedLoadOptions { Log = message => stderr.WriteLine($"deberta forward: {message}") });
+        }
+        catch (DebertaConfigException e) when (head is null && e.Key == "architectures" && e.Detail.EndsWith(DebertaPreTrainedModel.ArchitecturesHint, StringComparison.Ordinal))
+        {
+            // --head auto and an architectures list naming no DeBERTa class: say which flag picks the class.
+            throw new DebertaConfigException(e.Key,
+                e.Detail[..^DebertaPreTrainedModel.ArchitecturesHint.Length] + $"; choose the model class with --head ({string.Join(", ", Heads.Skip(1))})",
+                e.FilePath, e);
+        }
     }
 
     private static DebertaInputs ReadInputs(Dictionary<string, Tensor> file, string path, ScalarType dtype, bool hidden, bool attentions)

@@ -9,10 +9,15 @@ internal static class Losses
     public const long IgnoreIndex = -100;
 
     /// <summary>Cross-entropy over [N, C] logits and [N] labels, ignoring -100 (masked LM, token classification).</summary>
-    /// <exception cref="ArgumentException">The labels do not have one entry per logits row.</exception>
+    /// <exception cref="ArgumentException">The labels are not integers, or do not have one entry per logits row.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A label is neither -100 nor in [0, C).</exception>
     public static Tensor CrossEntropy(Tensor logits, Tensor labels, long numClasses)
     {
+        // Hugging Face passes labels.view(-1) to CrossEntropyLoss, which refuses floating-point (and boolean) targets of
+        // that shape; casting them would turn 0.7 into class 0 without a word.
+        if (labels.is_floating_point() || labels.is_complex() || labels.dtype == ScalarType.Bool)
+            throw new ArgumentException(
+                $"labels must be integer class ids (int64; -100 to ignore a position), not {labels.dtype}.", nameof(labels));
         var flat = labels.reshape(-1).to(ScalarType.Int64);                               // [N]
         CheckClassIds(flat, logits.numel() / numClasses, numClasses, "labels", labels.shape, counted: v => v.ne(IgnoreIndex));
         return nn.functional.cross_entropy(logits.view(-1, numClasses), flat, ignore_index: IgnoreIndex);

@@ -80,6 +80,9 @@ public abstract class DebertaPreTrainedModel : nn.Module
         _ => throw new ArgumentOutOfRangeException(nameof(head), head, "unknown head"),
     };
 
+    /// <summary>How the error for an <c>architectures</c> list naming no DeBERTa class ends (the CLI words it for its flag).</summary>
+    internal const string ArchitecturesHint = "; pass the head to choose the model class";
+
     /// <summary>The head named by <c>architectures</c> (first DeBERTa class found), or null.</summary>
     public static DebertaHead? HeadFromArchitectures(IReadOnlyList<string>? architectures)
     {
@@ -108,13 +111,16 @@ public abstract class DebertaPreTrainedModel : nn.Module
     /// <param name="dtype">The dtype of the model; null follows Hugging Face 5.x's default <c>dtype="auto"</c>: config.json's
     /// <c>dtype</c> (or <c>torch_dtype</c>), else the checkpoint's floating-point dtype.</param>
     /// <param name="device">Where to put the model; null for the CPU.</param>
-    /// <param name="head">The model class; null takes it from <c>architectures</c> in config.json, else <see cref="DebertaHead.Base"/>.</param>
+    /// <param name="head">The model class; null takes it from <c>architectures</c> in config.json (the first DeBERTa class
+    /// it names), or <see cref="DebertaHead.Base"/> when the list is absent or empty; a list that names no DeBERTa class is
+    /// an error then.</param>
     /// <param name="options">Loading options.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="dtype"/> is not a floating-point dtype.</exception>
     /// <exception cref="DirectoryNotFoundException">No such folder.</exception>
     /// <exception cref="FileNotFoundException">No config.json or no weights file.</exception>
     /// <exception cref="CheckpointFormatException">A weights file is malformed, a weight has the wrong shape, or encoder weights are missing.</exception>
-    /// <exception cref="DebertaConfigException">config.json is invalid.</exception>
+    /// <exception cref="DebertaConfigException">config.json is invalid, its <c>model_type</c> is not <c>deberta</c>, or
+    /// <paramref name="head"/> is null and its <c>architectures</c> names no DeBERTa class.</exception>
     public static DebertaPreTrainedModel FromPretrained(string dir, ScalarType? dtype = null, Device? device = null,
         DebertaHead? head = null, PretrainedLoadOptions? options = null)
     {
@@ -134,8 +140,17 @@ public abstract class DebertaPreTrainedModel : nn.Module
         {
             throw new DebertaConfigException(e.Key, e.Detail, configPath, e);   // name the file, not just the key
         }
-        var chosen = head ?? HeadFromArchitectures(config.Architectures) ?? DebertaHead.Base;
-        return PretrainedLoader.Load(dir, config, chosen, dtype, device, options ?? new PretrainedLoadOptions());
+        var chosen = head ?? HeadFromArchitectures(config.Architectures);
+        if (chosen is null && config.Architectures is { Count: > 0 } named)
+        {
+            // A list that names classes, none of them DeBERTa's (a typo, another family): building the base model
+            // instead would drop the head and its labels without a word.
+            throw new DebertaConfigException("architectures",
+                $"[{string.Join(", ", named.Select(a => $"\"{a}\""))}] names no DeBERTa class (known: " +
+                $"{string.Join(", ", Enum.GetValues<DebertaHead>().Select(ArchitectureName))}){ArchitecturesHint}",
+                configPath);
+        }
+        return PretrainedLoader.Load(dir, config, chosen ?? DebertaHead.Base, dtype, device, options ?? new PretrainedLoadOptions());
     }
 
     internal void SetLoaded(DebertaConfig config, LoadReport report)

@@ -220,13 +220,36 @@ public sealed class PretrainedTests
         Assert.IsType<DebertaModel>(b);
     }
 
+    /// <summary>A typed FromPretrained builds its own class whatever config.json's architectures say, and fills it with the checkpoint's weights.</summary>
     [Fact]
-    public void Typed_FromPretrained_Returns_The_Typed_Model()
+    public void Typed_FromPretrained_Loads_The_Checkpoint_Into_Its_Class()
     {
-        using var m = DebertaForQuestionAnswering.FromPretrained(TestPaths.Fixture("models", "rel_c2p_p2c", "question_answering"));
-        Assert.IsType<DebertaForQuestionAnswering>(m);
-        using var s = DebertaForSequenceClassification.FromPretrained(TestPaths.Fixture("models", "rel_c2p_p2c", "base"));
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        // Its own class's checkpoint: every weight read, none initialised, and Hugging Face's outputs reproduced.
+        string qaDir = TestPaths.Fixture("models", "rel_c2p_p2c", "question_answering");
+        using var m = DebertaForQuestionAnswering.FromPretrained(qaDir);
+        m.eval();
+        Assert.Equal(DebertaHead.QuestionAnswering, m.Head);
+        Assert.Empty(m.LoadReport!.MissingKeys);
+        Assert.Empty(m.LoadReport.NewlyInitializedHeadKeys);
+        var qaExpected = ParityAssert.Load(Path.Combine(qaDir, "expected_single.safetensors"));
+        ParityAssert.Matches(qaExpected, m.Forward(ParityAssert.Inputs(qaExpected)));
+
+        // A base checkpoint (architectures: DebertaModel) into the typed classifier: the encoder is the checkpoint's
+        // (its last hidden state is Hugging Face's DebertaModel output), the classification head is new and reported.
+        string baseDir = TestPaths.Fixture("models", "rel_c2p_p2c", "base");
+        Assert.Equal(["DebertaModel"], DebertaConfig.FromFile(Path.Combine(baseDir, "config.json")).Architectures!);
+        using var s = DebertaForSequenceClassification.FromPretrained(baseDir);
+        s.eval();
+        Assert.Equal(DebertaHead.SequenceClassification, s.Head);
         Assert.Equal(2, s.Config.NumLabels);
+        Assert.Contains("classifier.weight", s.LoadReport!.NewlyInitializedHeadKeys);
+        Assert.All(s.LoadReport.NewlyInitializedHeadKeys, k => Assert.False(k.StartsWith("deberta.", StringComparison.Ordinal), k));
+        var baseExpected = ParityAssert.Load(Path.Combine(baseDir, "expected_single.safetensors"));
+        var output = s.Forward(ParityAssert.Inputs(baseExpected, outputs: false) with { OutputHiddenStates = true });
+        ParityAssert.Close("last_hidden_state", baseExpected["output.last_hidden_state"], output.HiddenStates![^1]);
+        Assert.Equal([1, 2], ((SequenceClassifierOutput)output).Logits.shape);
     }
 
     [Fact]

@@ -168,12 +168,41 @@ public class NormalizerTests
     {
         // Conjoining jamo are letters (not combining marks) yet compose: L U+1100 + V U+1161 + T U+11A8 is
         // U+AC00 + (0 * 21 + 0) * 28 + 1 = U+AC01 by Unicode's Hangul composition.
-        if (!UnicodeNormalizer.Available(System.Text.NormalizationForm.FormC)) return;
+        // Unicode normalization comes from ICU; the test machines (Debian 12, libicu72) have it and the projects leave
+        // InvariantGlobalization off, so this must run here. Without ICU an NFC tokenizer is a load error instead
+        // (Nfc_WithoutIcu_IsALoadErrorNamingTheNormalizer).
+        Assert.False(AppContext.TryGetSwitch("System.Globalization.Invariant", out bool invariant) && invariant, "the test process runs in invariant globalization mode");
+        Assert.True(UnicodeNormalizer.Available(System.Text.NormalizationForm.FormC), "Unicode normalization (ICU) is unavailable in the test process");
         using var dir = TestPaths.TempDir();
         var tok = WithNormalizer(dir, """{"type":"NFC"}""");
         var noSpecials = new EncodeOptions { AddSpecialTokens = false };
         var enc = tok.Encode("x \u1100\u1161\u11A8", null, noSpecials);
         Assert.Equal(TokenizerFixtures.Fast("prefix0").Encode("x \uAC01", null, noSpecials).Ids, enc.Ids);
         Assert.Equal((1, 5), (enc.Offsets[1].Start, enc.Offsets[^1].End));
+    }
+
+    /// <summary>The same tokenizer in a process without ICU (invariant globalization mode, as set by the runtime's own
+    /// switch): loading it is an error naming the file and the normalizer, not a tokenizer that silently skips NFC.</summary>
+    [Fact]
+    public async Task Nfc_WithoutIcu_IsALoadErrorNamingTheNormalizer()
+    {
+        using var dir = TestPaths.TempDir();
+        WithNormalizer(dir, """{"type":"NFC"}""");
+        File.WriteAllText(dir["input.json"], "[\"x \u1100\u1161\u11A8\"]");
+        string dll = Path.Combine(AppContext.BaseDirectory, "deberta.dll");
+        Assert.True(File.Exists(dll), dll);
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string arg in new[] { dll, "tokenize", "--tokenizer", dir.Path, "--input", dir["input.json"] }) psi.ArgumentList.Add(arg);
+        psi.Environment["DOTNET_SYSTEM_GLOBALIZATION_INVARIANT"] = "1";
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var stdoutTask = p.StandardOutput.ReadToEndAsync(timeout.Token);
+        string stderr = await p.StandardError.ReadToEndAsync(timeout.Token);
+        string stdout = await stdoutTask;
+        await p.WaitForExitAsync(timeout.Token);
+        Assert.True(p.ExitCode == 1, $"exit {p.ExitCode}: {stderr} {stdout}");
+        Assert.Contains("normalizer 'NFC' needs Unicode normalization", stderr);
+        Assert.Contains(dir["tokenizer.json"], stderr);
+        Assert.Equal("", stdout);
     }
 }

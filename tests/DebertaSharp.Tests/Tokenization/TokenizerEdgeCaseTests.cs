@@ -22,6 +22,7 @@ public class TokenizerEdgeCaseTests
         // longest_first on a budget of 6 - 3 = 3 with lengths (7, 6): the shorter (B) keeps 1, the longer (A) 2.
         var tok = TokenizerFixtures.Fast("v4_template");
         var e = tok.Encode(MaskText, Other, new EncodeOptions { MaxLength = 6, Truncation = TruncationStrategy.LongestFirst });
+        // Provenance: derived by hand as above (no Hugging Face run); the ids are the fixture vocabulary's listed above.
         Assert.Equal([1, 68, 279, 2, 91, 2], e.Ids);
         Assert.Equal([0, 0, 0, 0, 1, 1], e.TypeIds);
     }
@@ -32,6 +33,7 @@ public class TokenizerEdgeCaseTests
         // From the end: Ġe Ġd Ġc Ġb Ġa (5), [MASK] (6, no check), Ġh (7) -> A has 7, B 6; A keeps its last 2, B its last 1.
         var tok = TokenizerFixtures.Fast("v4_template");
         var e = tok.Encode(MaskTextLeft, Other, new EncodeOptions { MaxLength = 6, Truncation = TruncationStrategy.LongestFirst, TruncationSide = Side.Left });
+        // Provenance: derived by hand (no Hugging Face run); ids from the fixture vocabulary listed above.
         Assert.Equal([1, 292, 308, 2, 268, 2], e.Ids);
     }
 
@@ -91,8 +93,10 @@ public class TokenizerEdgeCaseTests
     [InlineData(8, 4, new[] { 1, 31377, 999, 22948, 2322, 279, 1035, 2 })]
     public void TokenizerJson_TruncationAndFixedPadding_KeepTheirOwnLengths(int truncateTo, int padTo, int[] expected)
     {
-        // tokenizer.json's truncation.max_length and padding.strategy.Fixed are independent (ids from the Rust
-        // tokenizers on the same file: truncated to one, then padded to the other).
+        // tokenizer.json's truncation.max_length and padding.strategy.Fixed are independent: truncated to one, then padded
+        // to the other. Provenance: the commit that added these (1eada9f) records the ids as the Rust tokenizers' on the
+        // same file; no generator in tools/ made them and no fixture json holds them, so they are not re-checked against
+        // Hugging Face here. The untruncated ids are the first tokens of that text (31377 "hello", 999 "Ġworld", ...).
         using var dir = TestPaths.TempDir();
         var json = (System.Text.Json.Nodes.JsonObject)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(TestPaths.Fixture("tokenizer", "v4_template", "tokenizer.json")))!;
         json["truncation"] = System.Text.Json.Nodes.JsonNode.Parse($$"""{"direction":"Right","max_length":{{truncateTo}},"strategy":"LongestFirst","stride":0}""");

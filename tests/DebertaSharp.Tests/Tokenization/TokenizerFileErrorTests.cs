@@ -85,7 +85,8 @@ public class TokenizerFileErrorTests
     [Fact]
     public void TinyVocabulary_SlowTokenizer_MergesAndUnknowns()
     {
-        // A toy vocabulary built here: the unknown id stands in for characters outside it.
+        // A toy vocabulary built here: the unknown id stands in for characters outside it. Provenance: derived by hand
+        // from the BPE rules (the one merge a+b, [UNK] for c), not from a Hugging Face run.
         using var dir = TestPaths.TempDir();
         File.WriteAllText(dir["vocab.json"], "{\"[UNK]\": 0, \"a\": 1, \"b\": 2, \"ab\": 3, \"[CLS]\": 4, \"[SEP]\": 5}");
         File.WriteAllText(dir["merges.txt"], "#version: 0.2\na b\n");
@@ -96,14 +97,59 @@ public class TokenizerFileErrorTests
         Assert.Equal([4, 3, 0, 5], tok.Encode("abc").Ids);
     }
 
-    [Fact]
-    public void SavePretrained_NeverLeavesPartialFiles()
+    private static Dictionary<string, byte[]> Snapshot(string dir) =>
+        Directory.GetFiles(dir).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
+
+    private static string[] Entries(string dir) =>
+        [.. Directory.GetFileSystemEntries(dir).Select(e => Path.GetFileName(e)!).Order(StringComparer.Ordinal)];
+
+    /// <summary>
+    /// A save that fails (here: a file's name is taken by a folder) throws, leaves every file it did not get to as it
+    /// was, every file it wrote complete, and no temporary file of any name behind.
+    /// </summary>
+    [Theory]
+    [InlineData("fast", "tokenizer.json")]              // the first file of a fast save
+    [InlineData("fast", "special_tokens_map.json")]     // the last one, after tokenizer.json and tokenizer_config.json
+    [InlineData("slow", "vocab.json")]
+    [InlineData("slow", "merges.txt")]
+    public void SavePretrained_NeverLeavesPartialFiles(string kind, string blocked)
     {
+        string vocabFiles = TestPaths.Fixture("tokenizer", "vocab-files");
+        DebertaTokenizerBase Make(bool prefixSpace) => kind == "fast"
+            ? TokenizerFixtures.Fast(prefixSpace ? "prefix1" : "prefix0")
+            : new DebertaTokenizer(Path.Combine(vocabFiles, "vocab.json"), Path.Combine(vocabFiles, "merges.txt"), addPrefixSpace: prefixSpace);
+        DebertaTokenizerBase Old() => Make(false);
+        DebertaTokenizerBase New() => Make(true);
+        // What each save writes when nothing goes wrong; the two differ in every file we compare.
+        using var oldDir = TestPaths.TempDir();
+        using var newDir = TestPaths.TempDir();
+        Old().SavePretrained(oldDir.Path);
+        New().SavePretrained(newDir.Path);
+        var before = Snapshot(oldDir.Path);
+        var complete = Snapshot(newDir.Path);
+        Assert.Contains(blocked, before.Keys);
+        Assert.Equal(before.Keys.Order(StringComparer.Ordinal), complete.Keys.Order(StringComparer.Ordinal));
+        Assert.Contains(before, kv => !kv.Value.AsSpan().SequenceEqual(complete[kv.Key]));
+
         using var dir = TestPaths.TempDir();
-        var tok = TokenizerFixtures.Fast("prefix0");
-        tok.SavePretrained(dir.Path);
-        Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp-*"));
-        Assert.True(File.Exists(dir["tokenizer_config.json"]));
-        Assert.True(File.Exists(dir["special_tokens_map.json"]));
+        Old().SavePretrained(dir.Path);
+        File.Delete(dir[blocked]);
+        Directory.CreateDirectory(dir[blocked]);
+        var entries = Entries(dir.Path);
+        var e = Record.Exception(() => New().SavePretrained(dir.Path));
+        Assert.True(e is IOException or UnauthorizedAccessException, $"expected an I/O error, got {e?.ToString() ?? "none"}");
+
+        Assert.Equal(entries, Entries(dir.Path));                         // no temporary files left, nothing else created
+        Assert.True(Directory.Exists(dir[blocked]));
+        Assert.Empty(Directory.GetFileSystemEntries(dir[blocked]));
+        int untouched = 0;
+        foreach (var (name, bytes) in Snapshot(dir.Path))
+        {
+            bool same = bytes.AsSpan().SequenceEqual(before[name]);
+            Assert.True(same || bytes.AsSpan().SequenceEqual(complete[name]), $"{name} is neither the previous file nor the complete new one");
+            if (same) untouched++;
+        }
+        // Files the failed save never reached keep their previous content.
+        if (blocked is "tokenizer.json" or "vocab.json") Assert.Equal(before.Count - 1, untouched);
     }
 }
