@@ -104,6 +104,7 @@ public sealed record DebertaConfig
 
     /// <summary>Label names by id (<c>id2label</c>).</summary>
     [JsonPropertyName("id2label")] [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    [JsonConverter(typeof(LabelNamesConverter))]
     public IReadOnlyDictionary<string, string>? Id2Label { get; init; }
 
     /// <summary>Label ids by name (<c>label2id</c>).</summary>
@@ -348,6 +349,45 @@ internal sealed class PythonFloatConverter : JsonConverter<double>
         string s = value.ToString("R", System.Globalization.CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
         if (!s.Contains('.') && !s.Contains('e')) s += ".0";                                // 0 → 0.0, 3 → 3.0 (Python's repr)
         writer.WriteRawValue(s, skipInputValidation: false);
+    }
+}
+
+/// <summary>
+/// Reads <c>id2label</c> values that are not strings as Python's <c>str()</c> prints them: Hugging Face's run_glue and
+/// run_ner write <c>{"0": 0, "1": 1}</c> for integer labels. Writes strings.
+/// </summary>
+internal sealed class LabelNamesConverter : JsonConverter<IReadOnlyDictionary<string, string>?>
+{
+    public override bool HandleNull => true;
+
+    public override IReadOnlyDictionary<string, string>? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        if (reader.TokenType == JsonTokenType.Null) return null;
+        if (reader.TokenType != JsonTokenType.StartObject) throw new JsonException("id2label must be an object of id: label");
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        while (reader.Read() && reader.TokenType != JsonTokenType.EndObject)
+        {
+            string key = reader.GetString()!;
+            reader.Read();
+            map[key] = reader.TokenType switch
+            {
+                JsonTokenType.String => reader.GetString()!,
+                JsonTokenType.Number => System.Text.Encoding.UTF8.GetString(reader.ValueSpan),
+                JsonTokenType.True => "True",
+                JsonTokenType.False => "False",
+                JsonTokenType.Null => "None",
+                _ => throw new JsonException($"id2label['{key}'] must be a label name, not a {reader.TokenType}"),
+            };
+        }
+        return map;
+    }
+
+    public override void Write(Utf8JsonWriter writer, IReadOnlyDictionary<string, string>? value, JsonSerializerOptions options)
+    {
+        if (value is null) { writer.WriteNullValue(); return; }
+        writer.WriteStartObject();
+        foreach (var (k, v) in value) writer.WriteString(k, v);
+        writer.WriteEndObject();
     }
 }
 

@@ -73,8 +73,7 @@ internal static class TrainCommand
         var maxTrain = Opt.PositiveInt("--max_train_samples", "Use only the first N training examples.");
         var maxEval = Opt.PositiveInt("--max_eval_samples", "Use only the first N evaluation examples.");
         var maxPredict = Opt.PositiveInt("--max_predict_samples", "Use only the first N prediction examples.");
-        var taskName = Opt.Choice("--task_name", "text-classification: a GLUE task, which picks its metrics (and names predict_results_<task>.txt).",
-            ["cola", "mnli", "mrpc", "qnli", "qqp", "rte", "sst2", "stsb", "wnli"]);
+        var taskName = Opt.Create<string>("--task_name", "text-classification: a GLUE task (cola, mnli, mrpc, qnli, qqp, rte, sst2, stsb, wnli), which picks its metrics and names predict_results_<task>.txt; token-classification: the tags column is <task>_tags (default ner).").WithHelpName("NAME");
         var textColumn = Opt.Create<string>("--text_column_name", "token-classification: the words column (default tokens, else the first); masked-lm: the text column (default text, else the first).").WithHelpName("NAME");
         var labelColumn = Opt.Create<string>("--label_column_name", "token-classification: the tags column (default ner_tags, else the second).").WithHelpName("NAME");
         var labelAll = Bool("--label_all_tokens", "token-classification: label every sub-token (B- tags become I-), not only the first of each word.");

@@ -125,7 +125,8 @@ internal sealed class AdamW : IDisposable
         fixed (byte* pp = param.bytes, gp = grad.bytes, mp = expAvg.bytes, vp = expAvgSq.bytes)
         {
             nint P = (nint)pp, G = (nint)gp, M = (nint)mp, V = (nint)vp;
-            int chunks = (int)Math.Clamp(n / (1 << 16), 1, Environment.ProcessorCount);
+            // As many workers as torch's intra-op pool (the thread count the rest of the step runs with).
+            int chunks = (int)Math.Clamp(n / (1 << 16), 1, Math.Max(1, torch.get_num_threads()));
             Parallel.For(0, chunks, c =>
             {
                 float* p = (float*)P, g = (float*)G, m = (float*)M, v = (float*)V;

@@ -71,6 +71,9 @@ public sealed class Trainer : IDisposable
     // uninterrupted one does (Hugging Face restarts both at the checkpoint, so its first log after resuming differs).
     private float _pendingLoss;
     private int _lastLogged;
+    // Whether the last step ended its epoch and the end-of-epoch pass has not run yet (kept in checkpoints).
+    private bool _epochEndPending;
+    private double? _lastGradNorm;
 
     /// <summary>Creates a trainer.</summary>
     /// <param name="model">The model (trained in place).</param>
@@ -179,40 +182,50 @@ public sealed class Trainer : IDisposable
         };
         _warmupSteps = Args.GetWarmupSteps(maxSteps);
         _optimizer?.Dispose();
-        if (Args.Bf16 && ParameterDtype() == ScalarType.Float32)
-        {
-            // Mixed precision without autocast: forward and backward in bfloat16 (LayerNorm statistics stay fp32 in the
-            // model), AdamW on fp32 master weights, checkpoints and the final model in fp32.
-            _masters = Model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone().DetachFromDisposeScope(), StringComparer.Ordinal);
-            Model.to(ScalarType.BFloat16);
-        }
-        _optimizer = new AdamW(Model.named_parameters().Select(p => (p.name, p.parameter)), Args.LearningRate, Args.AdamBeta1,
-            Args.AdamBeta2, Args.AdamEpsilon, Args.WeightDecay, _masters);
-        _schedulerStep = 0;
-        _totalLossScalar = 0;
-        double nonEmbeddingParameters = Model.named_parameters().Where(p => !p.name.Contains("_embeddings.", StringComparison.Ordinal)).Sum(p => (double)p.parameter.numel());
-
-        int epochsTrained = 0, batchesToSkip = 0;
-        Tensor? savedRng = null;
-        if (checkpoint is not null)
-        {
-            savedRng = LoadCheckpoint(checkpoint);
-            epochsTrained = State.GlobalStep / updatesPerEpoch;
-            batchesToSkip = State.GlobalStep % updatesPerEpoch * gas;
-            _logger?.LogInformation("Continuing training from checkpoint {Checkpoint}: epoch {Epoch}, global step {Step}", checkpoint, epochsTrained, State.GlobalStep);
-        }
-        _logger?.LogInformation("***** Running training *****  examples = {Examples}, epochs = {Epochs}, batch size = {Batch}, accumulation = {Gas}, optimization steps = {Steps}",
-            n, numEpochs, batchSize, gas, maxSteps);
-
-        var clock = Stopwatch.StartNew();
-        int startStep = State.GlobalStep, lastLogged = checkpoint is null ? State.GlobalStep : _lastLogged;
-        float trLoss = checkpoint is null ? 0 : _pendingLoss;
-        double? gradNorm = null;
         bool wasTraining = Model.training;
-        Model.train();
-        bool stop = State.GlobalStep >= maxSteps;
+        Tensor? savedRng = null;
+        var clock = Stopwatch.StartNew();
+        float trLoss = 0;
         try
         {
+            if (Args.Bf16 && ParameterDtype() == ScalarType.Float32)
+            {
+                // Mixed precision without autocast: forward and backward in bfloat16 (LayerNorm statistics stay fp32 in the
+                // model), AdamW on fp32 master weights, checkpoints and the final model in fp32.
+                _masters = Model.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone().DetachFromDisposeScope(), StringComparer.Ordinal);
+                Model.to(ScalarType.BFloat16);
+            }
+            _optimizer = new AdamW(Model.named_parameters().Select(p => (p.name, p.parameter)), Args.LearningRate, Args.AdamBeta1,
+                Args.AdamBeta2, Args.AdamEpsilon, Args.WeightDecay, _masters);
+            _schedulerStep = 0;
+            _totalLossScalar = 0;
+            double nonEmbeddingParameters = Model.named_parameters().Where(p => !p.name.Contains("_embeddings.", StringComparison.Ordinal)).Sum(p => (double)p.parameter.numel());
+
+            int epochsTrained = 0, batchesToSkip = 0;
+            bool epochEndPending = false;
+            if (checkpoint is not null)
+            {
+                (savedRng, epochEndPending) = LoadCheckpoint(checkpoint);
+                epochsTrained = State.GlobalStep / updatesPerEpoch;
+                batchesToSkip = State.GlobalStep % updatesPerEpoch * gas;
+                _logger?.LogInformation("Continuing training from checkpoint {Checkpoint}: epoch {Epoch}, global step {Step}", checkpoint, epochsTrained, State.GlobalStep);
+            }
+            _logger?.LogInformation("***** Running training *****  examples = {Examples}, epochs = {Epochs}, batch size = {Batch}, accumulation = {Gas}, optimization steps = {Steps}",
+                n, numEpochs, batchSize, gas, maxSteps);
+
+            clock.Restart();
+            int startStep = State.GlobalStep, lastLogged = checkpoint is null ? State.GlobalStep : _lastLogged;
+            trLoss = checkpoint is null ? 0 : _pendingLoss;
+            double? gradNorm = checkpoint is null ? null : _lastGradNorm;
+            Model.train();
+            bool stop = State.GlobalStep >= maxSteps;
+            if (epochEndPending && epochsTrained > 0)
+            {
+                // The checkpoint was taken on its epoch's last step, before that epoch's end-of-epoch log, evaluation
+                // and save: run them now, from the checkpoint's generator state, as the uninterrupted run did.
+                RestoreRng(ref savedRng);
+                stop |= EpochEnd(epochsTrained - 1, ref trLoss, ref lastLogged, gradNorm);
+            }
             for (int epoch = epochsTrained; epoch < numEpochs && !stop; epoch++)
             {
                 int[] order = EpochOrder(n, (Args.DataSeed ?? Args.Seed) + epoch);
@@ -261,6 +274,7 @@ public sealed class Trainer : IDisposable
                         gradNorm = _masters is null
                             ? nn.utils.clip_grad_norm_(Model.parameters().Where(p => p.requires_grad), Args.MaxGradNorm)
                             : ClipGradNormFp32(Args.MaxGradNorm);
+                    _lastGradNorm = gradNorm;
                     _optimizer.LearningRate = CurrentLearningRate();
                     _optimizer.Step();
                     _schedulerStep++;
@@ -280,6 +294,7 @@ public sealed class Trainer : IDisposable
                     }
                     _pendingLoss = trLoss;
                     _lastLogged = lastLogged;
+                    _epochEndPending = groupEnd == stepsInEpoch;
                     stop |= MaybeLogSaveEvaluate(shouldLog, shouldEvaluate, shouldSave, ref trLoss, ref lastLogged, gradNorm, out savedThisStep);
 
                     var elapsed = clock.Elapsed;
@@ -297,10 +312,7 @@ public sealed class Trainer : IDisposable
                     }
                     if (stop) break;
                 }
-                // DefaultFlowCallback.on_epoch_end, then _maybe_log_save_evaluate again.
-                bool epochEval = Args.EvalStrategy == IntervalStrategy.Epoch && Args.EvalDelay <= epoch;
-                stop |= MaybeLogSaveEvaluate(Args.LoggingStrategy == IntervalStrategy.Epoch, epochEval,
-                    Args.SaveStrategy == IntervalStrategy.Epoch, ref trLoss, ref lastLogged, gradNorm, out _);
+                stop |= EpochEnd(epoch, ref trLoss, ref lastLogged, gradNorm);
             }
         }
         finally
@@ -314,6 +326,14 @@ public sealed class Trainer : IDisposable
             _logger?.LogInformation("Loading best model from {Checkpoint} (score: {Score}).", best, State.BestMetric);
             LoadWeights(best);
         }
+        // train(): with save_total_limit 1, every checkpoint but the best one goes once training is over.
+        if (Args.SaveTotalLimit == 1 && State.BestModelCheckpoint is { } keep && Directory.Exists(Args.OutputDir))
+            foreach (string dir in CheckpointDirs())
+                if (Path.GetFullPath(dir) != Path.GetFullPath(keep))
+                {
+                    _logger?.LogInformation("Deleting older checkpoint {Checkpoint} due to save_total_limit", dir);
+                    Directory.Delete(dir, recursive: true);
+                }
         _totalLossScalar += trLoss;
         double trainLoss = _totalLossScalar / Math.Max(State.GlobalStep, 1);
         double runtime = Math.Round(clock.Elapsed.TotalSeconds, 4);
@@ -399,6 +419,16 @@ public sealed class Trainer : IDisposable
         t.random_(0, 1L << 62);
     }
 
+    // DefaultFlowCallback.on_epoch_end (eval_delay compared with the epoch reached), then _maybe_log_save_evaluate again.
+    private bool EpochEnd(int epoch, ref float trLoss, ref int lastLogged, double? gradNorm)
+    {
+        _epochEndPending = false;
+        double reached = State.Epoch ?? epoch + 1;
+        bool evaluate = Args.EvalStrategy == IntervalStrategy.Epoch && Args.EvalDelay <= reached;
+        return MaybeLogSaveEvaluate(Args.LoggingStrategy == IntervalStrategy.Epoch, evaluate,
+            Args.SaveStrategy == IntervalStrategy.Epoch, ref trLoss, ref lastLogged, gradNorm, out _);
+    }
+
     // Trainer._maybe_log_save_evaluate. Returns whether early stopping asks to stop.
     private bool MaybeLogSaveEvaluate(bool shouldLog, bool shouldEvaluate, bool shouldSave, ref float trLoss, ref int lastLogged, double? gradNorm, out bool saved)
     {
@@ -467,7 +497,7 @@ public sealed class Trainer : IDisposable
     private void Log(IReadOnlyDictionary<string, double> logs)
     {
         var entry = new JsonObject();
-        foreach (var (k, v) in logs) entry[k] = v;
+        foreach (var (k, v) in logs) entry[k] = MetricNode(k, v);
         if (State.Epoch is double e) entry["epoch"] = e;
         entry["step"] = State.GlobalStep;
         State.LogHistory.Add(entry);
@@ -599,7 +629,7 @@ public sealed class Trainer : IDisposable
     public void SaveState()
     {
         Directory.CreateDirectory(Args.OutputDir);
-        AtomicFile.WriteAllText(Path.Combine(Args.OutputDir, "trainer_state.json"), State.ToJson());
+        AtomicFile.WriteAllText(Path.Combine(Args.OutputDir, "trainer_state.json"), State.ToJson(Args));
     }
 
     /// <summary>
@@ -610,7 +640,7 @@ public sealed class Trainer : IDisposable
     {
         Directory.CreateDirectory(outputDir);
         var o = new JsonObject();
-        foreach (var (k, v) in metrics) o[k] = v;
+        foreach (var (k, v) in metrics) o[k] = MetricNode(k, v);
         AtomicFile.WriteAllText(Path.Combine(outputDir, $"{split}_results.json"), PythonJson.Serialize(o, 4, sortKeys: true));
         string allPath = Path.Combine(outputDir, "all_results.json");
         JsonObject all = new();
@@ -619,9 +649,17 @@ public sealed class Trainer : IDisposable
             try { all = JsonNode.Parse(File.ReadAllText(allPath))?.AsObject() ?? new JsonObject(); }
             catch (System.Text.Json.JsonException) { all = new JsonObject(); }
         }
-        foreach (var (k, v) in metrics) all[k] = v;
+        foreach (var (k, v) in metrics) all[k] = MetricNode(k, v);
         AtomicFile.WriteAllText(allPath, PythonJson.Serialize(all, 4, sortKeys: true));
     }
+
+    /// <summary>A metric as Python holds it: counts (<c>*_samples</c>, <c>*_total</c>, seqeval's <c>*_number</c>) are ints, the rest floats.</summary>
+    internal static JsonNode MetricNode(string key, double value) =>
+        value == Math.Floor(value) && Math.Abs(value) < 1e15
+        && (key.EndsWith("_samples", StringComparison.Ordinal) || key.EndsWith("_total", StringComparison.Ordinal)
+            || key.EndsWith("_number", StringComparison.Ordinal) || key == "total")
+            ? JsonValue.Create((long)value)
+            : JsonValue.Create(value);
 
     /// <summary>The newest <c>checkpoint-N</c> folder under <paramref name="outputDir"/>, or null (Hugging Face's <c>get_last_checkpoint</c>).</summary>
     public static string? GetLastCheckpoint(string outputDir)
@@ -674,12 +712,14 @@ public sealed class Trainer : IDisposable
                 ["total_loss_scalar"] = _totalLossScalar,
                 ["pending_loss"] = (double)_pendingLoss,
                 ["globalstep_last_logged"] = _lastLogged,
+                ["epoch_end_pending"] = _epochEndPending,
+                ["last_grad_norm"] = _lastGradNorm is double gn ? JsonValue.Create(gn) : null,
             };
             File.WriteAllText(Path.Combine(tmp, "scheduler.json"), PythonJson.Serialize(sched, 2, sortKeys: true) + "\n");
             using (var rng = random.get_rng_state())
                 SafeTensors.Save(Path.Combine(tmp, "rng_state.safetensors"), new Dictionary<string, Tensor> { ["cpu"] = rng });
             File.WriteAllText(Path.Combine(tmp, "training_args.json"), Args.ToJson());
-            File.WriteAllText(Path.Combine(tmp, "trainer_state.json"), State.ToJson());
+            File.WriteAllText(Path.Combine(tmp, "trainer_state.json"), State.ToJson(Args));
             if (Directory.Exists(final))
             {
                 string old = final + ".old-" + Guid.NewGuid().ToString("N")[..8];
@@ -702,16 +742,18 @@ public sealed class Trainer : IDisposable
         RotateCheckpoints();
     }
 
+    /// <summary>The <c>checkpoint-N</c> folders of output_dir, by step.</summary>
+    private List<string> CheckpointDirs() => [.. Directory.EnumerateDirectories(Args.OutputDir)
+        .Select(d => (Dir: d, Match: CheckpointName.Match(Path.GetFileName(d))))
+        .Where(x => x.Match.Success)
+        .OrderBy(x => long.Parse(x.Match.Groups[1].Value, CultureInfo.InvariantCulture))
+        .Select(x => x.Dir)];
+
     // Trainer._rotate_checkpoints: delete the oldest beyond save_total_limit, never the best one.
     private void RotateCheckpoints()
     {
         if (Args.SaveTotalLimit is not int limit) return;
-        var sorted = Directory.EnumerateDirectories(Args.OutputDir)
-            .Select(d => (Dir: d, Match: CheckpointName.Match(Path.GetFileName(d))))
-            .Where(x => x.Match.Success)
-            .OrderBy(x => long.Parse(x.Match.Groups[1].Value, CultureInfo.InvariantCulture))
-            .Select(x => x.Dir)
-            .ToList();
+        var sorted = CheckpointDirs();
         string? best = State.BestModelCheckpoint is { } b ? Path.GetFullPath(b) : null;
         int bestIndex = best is null ? -1 : sorted.FindIndex(d => Path.GetFullPath(d) == best);
         if (bestIndex >= 0)
@@ -722,7 +764,7 @@ public sealed class Trainer : IDisposable
             if (bestIndex < sorted.Count - 1) sorted[^2] = bestDir;
         }
         int effective = limit;
-        if (limit == 1 && Args.LoadBestModelAtEnd && bestIndex >= 0 && Path.GetFullPath(sorted[^1]) != best) effective = 2;
+        if (limit == 1 && bestIndex >= 0 && Path.GetFullPath(sorted[^1]) != best) effective = 2;
         int toDelete = Math.Max(0, sorted.Count - effective);
         foreach (string dir in sorted.Take(toDelete))
         {
@@ -731,8 +773,9 @@ public sealed class Trainer : IDisposable
         }
     }
 
-    // Trainer._load_from_checkpoint + _load_optimizer_and_scheduler + TrainerState.load_from_json. Returns the RNG state.
-    private Tensor LoadCheckpoint(string checkpoint)
+    // Trainer._load_from_checkpoint + _load_optimizer_and_scheduler + TrainerState.load_from_json. Returns the RNG state
+    // and whether the checkpoint's epoch still owes its end-of-epoch pass.
+    private (Tensor Rng, bool EpochEndPending) LoadCheckpoint(string checkpoint)
     {
         var saved = TrainerState.Load(Path.Combine(checkpoint, "trainer_state.json"));
         if (saved.MaxSteps != State.MaxSteps)
@@ -761,6 +804,7 @@ public sealed class Trainer : IDisposable
         _totalLossScalar = sched["total_loss_scalar"]?.GetValue<double>() ?? 0;
         _pendingLoss = (float)(sched["pending_loss"]?.GetValue<double>() ?? 0);
         _lastLogged = sched["globalstep_last_logged"]?.GetValue<int>() ?? saved.GlobalStep;
+        _lastGradNorm = sched["last_grad_norm"]?.GetValue<double>();
         State.GlobalStep = saved.GlobalStep;
         State.Epoch = saved.Epoch;
         State.TotalFlos = saved.TotalFlos;
@@ -773,7 +817,7 @@ public sealed class Trainer : IDisposable
         if (!rng.TryGetValue("cpu", out var state))
             throw new InvalidDataException($"{Path.Combine(checkpoint, "rng_state.safetensors")}: no 'cpu' generator state");
         foreach (var (k, v) in rng) if (k != "cpu") v.Dispose();
-        return state;
+        return (state, sched["epoch_end_pending"]?.GetValue<bool>() ?? false);
     }
 
     private void LoadWeights(string checkpoint)

@@ -42,8 +42,33 @@ public sealed class TrainerState
     public int EarlyStoppingPatienceCounter { get; set; }
 
     /// <summary>Serialises the state as Hugging Face writes <c>trainer_state.json</c>.</summary>
-    public string ToJson()
+    public string ToJson() => ToJson(null);
+
+    /// <summary>Serialises the state; with <paramref name="args"/>, <c>stateful_callbacks</c> as Hugging Face writes it
+    /// (TrainerControl, and EarlyStoppingCallback with its arguments when early stopping is on).</summary>
+    internal string ToJson(TrainingArguments? args)
     {
+        var callbacks = new JsonObject
+        {
+            ["TrainerControl"] = new JsonObject
+            {
+                ["args"] = new JsonObject
+                {
+                    ["should_epoch_stop"] = false,
+                    ["should_evaluate"] = false,
+                    ["should_log"] = false,
+                    ["should_save"] = true,
+                    ["should_training_stop"] = GlobalStep >= MaxSteps && MaxSteps > 0,
+                },
+                ["attributes"] = new JsonObject(),
+            },
+        };
+        if (args?.EarlyStoppingPatience is int patience)
+            callbacks["EarlyStoppingCallback"] = new JsonObject
+            {
+                ["args"] = new JsonObject { ["early_stopping_patience"] = patience, ["early_stopping_threshold"] = args.EarlyStoppingThreshold },
+                ["attributes"] = new JsonObject { ["early_stopping_patience_counter"] = EarlyStoppingPatienceCounter },
+            };
         var o = new JsonObject
         {
             ["best_metric"] = BestMetric is double b ? JsonValue.Create(b) : null,
@@ -61,10 +86,7 @@ public sealed class TrainerState
             ["num_input_tokens_seen"] = 0,
             ["num_train_epochs"] = NumTrainEpochs,
             ["save_steps"] = SaveSteps,
-            ["stateful_callbacks"] = new JsonObject
-            {
-                ["EarlyStoppingCallback"] = new JsonObject { ["early_stopping_patience_counter"] = EarlyStoppingPatienceCounter },
-            },
+            ["stateful_callbacks"] = callbacks,
             ["total_flos"] = TotalFlos,
             ["train_batch_size"] = TrainBatchSize,
             ["trial_name"] = null,
@@ -110,7 +132,7 @@ public sealed class TrainerState
             BestGlobalStep = o["best_global_step"] is { } bg ? bg.GetValue<int>() : null,
         };
         if (s.GlobalStep < 0) throw new InvalidDataException($"{path}: field 'global_step' is missing");
-        if (o["stateful_callbacks"]?["EarlyStoppingCallback"]?["early_stopping_patience_counter"] is { } pc)
+        if (o["stateful_callbacks"]?["EarlyStoppingCallback"]?["attributes"]?["early_stopping_patience_counter"] is { } pc)
             s.EarlyStoppingPatienceCounter = pc.GetValue<int>();
         if (o["log_history"] is JsonArray history)
             foreach (var entry in history)

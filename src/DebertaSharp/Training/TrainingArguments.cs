@@ -185,7 +185,11 @@ public sealed record TrainingArguments
             if (EvalStrategy == IntervalStrategy.Steps)
             {
                 double eval = EvalSteps ?? LoggingSteps;
-                Require(SaveSteps % eval == 0, "load_best_model_at_end",
+                // __post_init__ compares fractional steps scaled by 1e6 (0.3 and 0.1 are multiples).
+                bool multiple = SaveSteps < 1 || eval < 1
+                    ? Math.Round(SaveSteps * 1e6) % Math.Round(eval * 1e6) == 0
+                    : SaveSteps % eval == 0;
+                Require(multiple, "load_best_model_at_end",
                     $"requires save_steps to be a round multiple of eval_steps, but found {SaveSteps} and {eval}");
             }
         }

@@ -373,6 +373,130 @@ public sealed class TrainerTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void A_Short_Last_Group_Is_Divided_By_Its_Own_Count_Not_By_Gradient_Accumulation_Steps()
+    {
+        // 6 examples in batches of 2 → 3 micro-batches; accumulation 2: group 1 = batches 0+1 (each loss / 2),
+        // group 2 = batch 2 alone (loss / 1). Rebuilt by hand with the same sampler order and optimizer.
+        var features = RandomFeatures(6, 40, 21, 2);
+        var config = TinyConfigs.Tiny(c => c with { NumLabelsValue = 2, HiddenDropoutProb = 0, AttentionProbsDropoutProb = 0 });
+        using var tmp = TestPaths.TempDir();
+        random.manual_seed(5);
+        using var viaTrainer = new DebertaForSequenceClassification(config);
+        random.manual_seed(5);
+        using var byHand = new DebertaForSequenceClassification(config);
+        var args = new TrainingArguments
+        {
+            OutputDir = tmp.Path, PerDeviceTrainBatchSize = 2, GradientAccumulationSteps = 2, NumTrainEpochs = 1, MaxGradNorm = 0,
+            LearningRate = 1e-2, LrSchedulerType = SchedulerType.Constant, SaveStrategy = IntervalStrategy.No, Seed = 3,
+        };
+        using (var t = new Trainer(viaTrainer, args, new DataCollatorWithPadding(0), features)) Assert.Equal(2, t.Train().GlobalStep);
+
+        int[] order = Trainer.EpochOrder(6, 3);
+        var collator = new DataCollatorWithPadding(0);
+        byHand.train();
+        using var opt = new AdamW(byHand.named_parameters().Select(p => (p.name, p.parameter)), 1e-2, 0.9, 0.999, 1e-8, 0.0);
+        foreach (var group in new[] { new[] { 0, 1 }, new[] { 2 } })
+        {
+            foreach (int b in group)
+            {
+                using var scope = NewDisposeScope();
+                var batch = collator.Collate([features[order[2 * b]], features[order[2 * b + 1]]]);
+                (byHand.Forward(batch).Loss! / group.Length).backward();
+            }
+            opt.Step();
+            opt.ZeroGrad();
+        }
+        foreach (var ((name, a), (_, b)) in viaTrainer.named_parameters().Zip(byHand.named_parameters()))
+            ParityAssert.Close(name, b, a, 1e-6);
+    }
+
+    [Fact]
+    public void Eval_Delay_With_The_Epoch_Strategy_Counts_Epochs_Reached()
+    {
+        // DefaultFlowCallback.on_epoch_end evaluates when eval_delay <= state.epoch (1.0 after the first epoch).
+        var features = RandomFeatures(4, 40, 22, 2);
+        var config = TinyConfigs.Tiny(c => c with { NumLabelsValue = 2 });
+        using var tmp = TestPaths.TempDir();
+        random.manual_seed(1);
+        using var model = new DebertaForSequenceClassification(config);
+        var args = new TrainingArguments { OutputDir = tmp.Path, PerDeviceTrainBatchSize = 2, NumTrainEpochs = 3, EvalStrategy = IntervalStrategy.Epoch, EvalDelay = 1, SaveStrategy = IntervalStrategy.No };
+        using var trainer = new Trainer(model, args, new DataCollatorWithPadding(0), features, features);
+        trainer.Train();
+        Assert.Equal([1.0, 2.0, 3.0], trainer.State.LogHistory.Where(h => h.ContainsKey("eval_loss")).Select(h => (double)h["epoch"]!));
+    }
+
+    [Fact]
+    public void Resuming_From_An_Epochs_Last_Step_Runs_That_Epochs_End_First()
+    {
+        // A steps checkpoint on an epoch's last step precedes that epoch's end-of-epoch log and evaluation (which draw
+        // from the generator when dropout is on): the resumed run must do them, then continue, as the uninterrupted one.
+        var features = RandomFeatures(8, 40, 23, 3);
+        var config = TinyConfigs.Tiny(c => c with { NumLabelsValue = 3 });
+        using var tmp = TestPaths.TempDir();
+        TrainingArguments Args(string dir) => new()
+        {
+            OutputDir = dir, PerDeviceTrainBatchSize = 4, NumTrainEpochs = 3, LearningRate = 1e-2, Seed = 9,
+            SaveStrategy = IntervalStrategy.Steps, SaveSteps = 2, LoggingStrategy = IntervalStrategy.Epoch, EvalStrategy = IntervalStrategy.Epoch,
+        };
+        DebertaForSequenceClassification NewModel(int seed)
+        {
+            random.manual_seed(seed);
+            return new DebertaForSequenceClassification(config);
+        }
+        using var full = NewModel(9);
+        using var fullTrainer = new Trainer(full, Args(tmp["full"]), new DataCollatorWithPadding(0), features, features);
+        fullTrainer.Train();
+        using var resumed = NewModel(10);
+        using var resumedTrainer = new Trainer(resumed, Args(tmp["resumed"]), new DataCollatorWithPadding(0), features, features);
+        resumedTrainer.Train(Path.Combine(tmp["full"], "checkpoint-2"));   // 2 steps per epoch: the end of epoch 1
+        foreach (var ((name, a), (_, b)) in full.named_parameters().Zip(resumed.named_parameters()))
+            Assert.True(ParityAssert.MaxAbsDiff(a, b) == 0, $"{name} differs after resuming at an epoch's end");
+        static string Entries(TrainerState st) => string.Join(",", st.LogHistory.Where(h => h.ContainsKey("loss") || h.ContainsKey("eval_loss"))
+            .Select(h => $"{h["step"]}:{h["loss"]}:{h["eval_loss"]}:{h["grad_norm"]}"));
+        Assert.Equal(Entries(fullTrainer.State), Entries(resumedTrainer.State));
+    }
+
+    [Fact]
+    public void A_Failed_Bf16_Resume_Leaves_The_Model_In_Fp32()
+    {
+        var features = RandomFeatures(4, 40, 24, 2);
+        var config = TinyConfigs.Tiny(c => c with { NumLabelsValue = 2 });
+        using var tmp = TestPaths.TempDir();
+        random.manual_seed(1);
+        using var model = new DebertaForSequenceClassification(config);
+        using (var t = new Trainer(model, new TrainingArguments { OutputDir = tmp["a"], PerDeviceTrainBatchSize = 2, MaxSteps = 2, SaveSteps = 2 },
+                   new DataCollatorWithPadding(0), features)) t.Train();
+        // Resume with another max_steps: the checkpoint is refused after the model was switched to bf16.
+        using var t2 = new Trainer(model, new TrainingArguments { OutputDir = tmp["b"], PerDeviceTrainBatchSize = 2, MaxSteps = 5, Bf16 = true },
+            new DataCollatorWithPadding(0), features);
+        Assert.Throws<InvalidOperationException>(() => t2.Train(Path.Combine(tmp["a"], "checkpoint-2")));
+        Assert.All(model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+    }
+
+    [Fact]
+    public void Save_Total_Limit_One_Keeps_Only_The_Best_Checkpoint_At_The_End_And_Counts_Are_Ints()
+    {
+        var features = RandomFeatures(8, 40, 25, 2);
+        var config = TinyConfigs.Tiny(c => c with { NumLabelsValue = 2, HiddenDropoutProb = 0, AttentionProbsDropoutProb = 0 });
+        using var tmp = TestPaths.TempDir();
+        random.manual_seed(2);
+        using var model = new DebertaForSequenceClassification(config);
+        var args = new TrainingArguments
+        {
+            OutputDir = tmp.Path, PerDeviceTrainBatchSize = 4, NumTrainEpochs = 6, LearningRate = 0.5, LrSchedulerType = SchedulerType.Constant,
+            EvalStrategy = IntervalStrategy.Epoch, SaveStrategy = IntervalStrategy.Epoch, MetricForBestModel = "loss", SaveTotalLimit = 1,
+        };
+        using var trainer = new Trainer(model, args, new DataCollatorWithPadding(0), features, features);
+        trainer.Train();
+        // _rotate_checkpoints keeps the best beside the newest; train() then deletes all but the best.
+        Assert.Equal([Path.GetFileName(trainer.State.BestModelCheckpoint!)], Directory.GetDirectories(tmp.Path, "checkpoint-*").Select(d => Path.GetFileName(d)!));
+        Trainer.SaveMetrics(tmp.Path, "eval", new Dictionary<string, double> { ["eval_samples"] = 8, ["eval_loss"] = 0.5, ["epoch"] = 3 });
+        string text = File.ReadAllText(Path.Combine(tmp.Path, "eval_results.json"));
+        Assert.Contains("\"eval_samples\": 8\n", text);
+        Assert.Contains("\"epoch\": 3.0", text);
+    }
+
+    [Fact]
     public void Cancellation_Stops_After_A_Step_And_Saves_A_Checkpoint()
     {
         var features = RandomFeatures(8, 40, 3, 2);

@@ -13,6 +13,8 @@ public static partial class FineTuning
     private static FineTuningResult RunTextClassification(RunContext c, Action<Trainer>? configure, CancellationToken ct)
     {
         var s = c.Script;
+        if (s.TaskName is { } glue && Array.IndexOf(GlueTasks, glue) < 0)
+            throw new ArgumentException($"task_name must be a GLUE task ({string.Join(", ", GlueTasks)}), not '{glue}'", "task_name");
         var (train, validation, test, reference) = LoadSplits(c);
         bool preTokenized = IsPreTokenized(reference);
         int maxSeqLength = ResolveMaxSeqLength(c, 128);
@@ -175,6 +177,8 @@ public static partial class FineTuning
         return new FineTuningResult(trainMetrics, evalMetrics, predictMetrics, written);
     }
 
+    private static readonly string[] GlueTasks = ["cola", "mnli", "mrpc", "qnli", "qqp", "rte", "sst2", "stsb", "wnli"];
+
     /// <summary>The data files of the phases asked for; the training file also when labels must come from it.</summary>
     private static (DataTable? Train, DataTable? Validation, DataTable? Test, DataTable Reference) LoadSplits(RunContext c)
     {
@@ -234,7 +238,9 @@ public static partial class FineTuning
         bool padToMax = s.PadToMaxLength ?? false;
 
         string textColumn = s.TextColumnName ?? (reference.Columns.Contains("tokens") ? "tokens" : reference.Columns[0]);
-        string labelColumn = s.LabelColumnName ?? (reference.Columns.Contains("ner_tags") ? "ner_tags"
+        // run_ner: label_column_name, else f"{task_name}_tags" (task_name "ner" by default), else the second column.
+        string tagsColumn = $"{s.TaskName ?? "ner"}_tags";
+        string labelColumn = s.LabelColumnName ?? (reference.Columns.Contains(tagsColumn) ? tagsColumn
             : reference.Columns.Count > 1 ? reference.Columns[1] : throw new TrainingDataException(reference.Path, null, null, "needs a tokens column and a tags column"));
         List<string> labelList;
         if (preTokenized)
@@ -324,7 +330,9 @@ public static partial class FineTuning
             for (int e = 0; e < p.Features.Count; e++)
             {
                 var logits = p.Predictions[e];
-                int[] labels = p.Features[e].TokenLabels!;
+                int[] labels = p.Features[e].TokenLabels
+                    ?? throw new TrainingDataException(null, e + 1, "labels",
+                        "pre-tokenized token-classification data needs per-token labels (-100 where no word starts) to map predictions to words");
                 var ps = new List<string>();
                 var gs = new List<string>();
                 for (int t = 0; t < labels.Length && (t + 1) * p.Width <= logits.Length; t++)

@@ -239,6 +239,7 @@ public static partial class FineTuning
         var result = new int[a.Count];
         for (int i = 0; i < a.Count; i++)
         {
+            if (a[i] is null) throw new TrainingDataException(file, line, column, $"entry {i} is null");
             try { result[i] = JsonNumbers.ToInt(a[i]!); }
             catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
             {
@@ -250,6 +251,19 @@ public static partial class FineTuning
 
     /// <summary>Pre-tokenized rows (<c>input_ids</c> and optionally <c>attention_mask</c>, <c>token_type_ids</c>, <c>label</c>/<c>labels</c>, QA positions) used as they are.</summary>
     private static List<TrainingFeature> PreTokenized(DataTable table, RunContext c, DebertaHead head)
+    {
+        try
+        {
+            return PreTokenizedRows(table, c, head);
+        }
+        catch (Exception e) when (e is FormatException or InvalidOperationException)
+        {
+            // A label or position that is not a number: name the file (the row is in the inner message's context).
+            throw new TrainingDataException(table.Path, null, null, $"pre-tokenized data: {e.Message}", e);
+        }
+    }
+
+    private static List<TrainingFeature> PreTokenizedRows(DataTable table, RunContext c, DebertaHead head)
     {
         var list = new List<TrainingFeature>(table.Rows.Count);
         int vocab = c.Config.VocabSize;
@@ -291,6 +305,9 @@ public static partial class FineTuning
                 case DebertaHead.TokenClassification or DebertaHead.MaskedLM when labelNode is not null:
                     var tl = IntArray(labelNode, table.Path, row.Line, labelCol);
                     if (tl.Length != ids.Length) throw new TrainingDataException(table.Path, row.Line, labelCol, $"has {tl.Length} entries, input_ids {ids.Length}");
+                    int classes = head == DebertaHead.MaskedLM ? c.Config.VocabSize : c.Config.NumLabels;
+                    if (tl.FirstOrDefault(x => x != -100 && (x < 0 || x >= classes), -100) is int bad and not -100)
+                        throw new TrainingDataException(table.Path, row.Line, labelCol, $"label {bad} is outside [0, {classes}) (and not -100)");
                     feature = feature with { TokenLabels = tl };
                     break;
                 case DebertaHead.QuestionAnswering when row.Values.GetValueOrDefault("start_positions") is { } sp:

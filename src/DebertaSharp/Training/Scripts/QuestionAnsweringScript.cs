@@ -58,17 +58,42 @@ public static partial class FineTuning
             trainFeatures = Take([.. qa.Select(f => Feature(f, true, types))], s.MaxTrainSamples);
         }
         (List<QaExample> Examples, List<QaFeature> Qa, List<TrainingFeature> Features)? eval = null, test = null;
+        // Without --version_2_with_negative every question of a labelled file needs an answer (SQuAD v1 metrics):
+        // checked here, before training, not when the metrics are computed.
+        void RequireAnswers(List<QaExample> examples, string path, bool allowUnlabelled)
+        {
+            if (s.Version2WithNegative) return;
+            var missing = examples.FirstOrDefault(e => e.AnswerTexts.Count == 0);
+            if (missing is null || (allowUnlabelled && examples.All(e => e.AnswerTexts.Count == 0))) return;
+            throw new TrainingDataException(path, null, "answers", $"question {missing.Id} has no answer: add --version_2_with_negative for SQuAD v2 data");
+        }
+        // max_*_samples cuts features; an example whose windows were cut in part is dropped with them (utils_qa would
+        // fail on an example without features).
+        (List<QaExample>, List<QaFeature>, List<TrainingFeature>) Split(List<QaExample> examples, int? max)
+        {
+            var all = QuestionAnsweringPreprocessing.PrepareValidationFeatures(c.Tokenizer, examples, maxSeqLength, s.DocStride, padToMax);
+            var kept = Take(all, max);
+            if (kept.Count < all.Count && kept.Count > 0 && all[kept.Count].ExampleId == kept[^1].ExampleId)
+            {
+                string partial = kept[^1].ExampleId;
+                kept = [.. kept.Where(f => f.ExampleId != partial)];
+            }
+            var ids = kept.Select(f => f.ExampleId).ToHashSet(StringComparer.Ordinal);
+            var keptExamples = examples.Where(e => ids.Contains(e.Id)).ToList();
+            if (keptExamples.Count == 0) throw new ArgumentException($"max_eval_samples / max_predict_samples {max} keeps no whole example", "max_eval_samples");
+            return (keptExamples, kept, [.. kept.Select(f => Feature(f, false, types))]);
+        }
         if (c.Args.DoEval)
         {
             var examples = Examples(s.ValidationFile!, s.MaxEvalSamples);
-            var qa = Take(QuestionAnsweringPreprocessing.PrepareValidationFeatures(c.Tokenizer, examples, maxSeqLength, s.DocStride, padToMax), s.MaxEvalSamples);
-            eval = (examples, qa, [.. qa.Select(f => Feature(f, false, types))]);
+            RequireAnswers(examples, s.ValidationFile!, allowUnlabelled: false);
+            eval = Split(examples, s.MaxEvalSamples);
         }
         if (c.Args.DoPredict)
         {
             var examples = Examples(s.TestFile!, s.MaxPredictSamples);
-            var qa = Take(QuestionAnsweringPreprocessing.PrepareValidationFeatures(c.Tokenizer, examples, maxSeqLength, s.DocStride, padToMax), s.MaxPredictSamples);
-            test = (examples, qa, [.. qa.Select(f => Feature(f, false, types))]);
+            RequireAnswers(examples, s.TestFile!, allowUnlabelled: true);
+            test = Split(examples, s.MaxPredictSamples);
         }
 
         using var model = BuildModel(c, c.Config, DebertaSharp.DebertaHead.QuestionAnswering);
@@ -79,7 +104,6 @@ public static partial class FineTuning
             var (examples, qa, _, stage) = eval is { } e && ReferenceEquals(p.Features, e.Features) ? (e.Examples, e.Qa, e.Features, "eval")
                 : test is { } t && ReferenceEquals(p.Features, t.Features) ? (t.Examples, t.Qa, t.Features, "predict")
                 : throw new InvalidOperationException("question answering predictions for an unknown dataset");
-            // Features dropped by max_*_samples: post-process only the examples that kept all of theirs.
             var result = QuestionAnsweringPostprocessing.PostprocessPredictions(examples, qa, [.. p.Predictions], [.. p.EndLogits!],
                 s.Version2WithNegative, s.NBestSize, s.MaxAnswerLength, s.NullScoreDiffThreshold);
             Directory.CreateDirectory(c.Args.OutputDir);
