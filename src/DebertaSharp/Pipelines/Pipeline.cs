@@ -41,6 +41,13 @@ public abstract class Pipeline : IDisposable
     /// <exception cref="ArgumentException">An input or parameter is of the wrong type or value; the message names it.</exception>
     public abstract JsonNode? Run(JsonNode inputs, JsonObject? parameters = null);
 
+    /// <summary>Loads a checkpoint and builds the pipeline of <paramref name="task"/> (see <see cref="PipelineFactory.Create"/>).</summary>
+    /// <param name="task">The task name (<c>fill-mask</c>, <c>text-classification</c>, ...).</param>
+    /// <param name="modelDir">The checkpoint folder.</param>
+    /// <param name="tokenizerDir">The tokenizer folder; null for <paramref name="modelDir"/>.</param>
+    public static Pipeline Create(string task, string modelDir, string? tokenizerDir = null) =>
+        PipelineFactory.Create(task, modelDir, tokenizerDir);
+
     /// <summary>Releases the model.</summary>
     public void Dispose()
     {
