@@ -45,7 +45,7 @@ internal static class TrainCommand
     /// <summary>The <c>train</c> command.</summary>
     internal static Command Build()
     {
-        var task = new Argument<string>("task") { Description = "The script: " + string.Join(", ", Tasks) + "." };
+        var task = new Argument<string>("task") { Description = "The script: " + string.Join(", ", Tasks) + ".", HelpName = "task" };
         task.CompletionSources.Add(Tasks);
         task.Validators.Add(r =>
         {

@@ -1,0 +1,118 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using DebertaSharp.Pipelines;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DebertaSharp.Cli;
+
+/// <summary>
+/// <c>deberta pipeline &lt;task&gt; --model DIR [--tokenizer DIR] (--input FILE.json | TEXT...) [task parameters]</c>:
+/// Hugging Face's <c>pipeline(task)(inputs, **parameters)</c>, one JSON line per input holding the value Hugging Face
+/// returns for that input.
+/// </summary>
+internal static class PipelineCommand
+{
+    private static readonly string[] Tasks =
+        ["fill-mask", "text-classification", "sentiment-analysis", "token-classification", "ner", "question-answering", "zero-shot-classification", "feature-extraction"];
+
+    /// <summary>The <c>pipeline</c> command.</summary>
+    internal static Command Build()
+    {
+        var task = new Argument<string>("task") { Description = "The task: " + string.Join(", ", Tasks) + ".", HelpName = "task" };
+        task.CompletionSources.Add(Tasks);
+        task.Validators.Add(r =>
+        {
+            string v = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+            if (Array.IndexOf(Tasks, v) < 0) r.AddError($"task must be one of {string.Join("|", Tasks)}, not '{v}'");
+        });
+        var texts = new Argument<string[]>("TEXT") { Description = "Input texts (or use --input).", Arity = ArgumentArity.ZeroOrMore };
+        var model = Opt.Required<string>("--model", "Checkpoint folder (config.json + weights) with the task's head.").WithHelpName("DIR");
+        var tokenizer = Opt.Create<string>("--tokenizer", "Tokenizer folder; defaults to --model.").WithHelpName("DIR");
+        var input = Opt.Create<string>("--input", "A JSON array of inputs: strings; {\"text\", \"text_pair\"} objects for text-classification; {\"question\", \"context\"} objects for question-answering.").WithHelpName("FILE.json");
+        var topK = Opt.Create<string>("--top_k", "How many results: fill-mask (5), text-classification (the best label; all for every label), question-answering (1).").WithHelpName("N|all");
+        var targets = Opt.Create<string>("--targets", "fill-mask: restrict the proposals to these words (comma-separated).").WithHelpName("A,B");
+        var function = Opt.Choice("--function_to_apply", "text-classification: the score function (default from the model's problem type and labels).", ["softmax", "sigmoid", "none"]);
+        var aggregation = Opt.Choice("--aggregation_strategy", "token-classification: how sub-word predictions are grouped.", ["none", "simple", "first", "average", "max"]);
+        var ignoreLabels = Opt.Create<string>("--ignore_labels", "token-classification: labels left out of the output (default O).").WithHelpName("L,...");
+        var stride = Opt.PositiveInt("--stride", "token-classification: overlap of the windows a long text is split into.");
+        var docStride = Opt.PositiveInt("--doc_stride", "question-answering: overlap of the context windows.");
+        var maxAnswerLen = Opt.PositiveInt("--max_answer_len", "question-answering: the longest answer in tokens (15).");
+        var maxSeqLen = Opt.PositiveInt("--max_seq_len", "question-answering: tokens per window (384).");
+        var impossible = Opt.Flag("--handle_impossible_answer", "question-answering: the empty answer may win.");
+        var candidates = Opt.Create<string>("--candidate_labels", "zero-shot-classification: the labels to choose from (comma-separated).").WithHelpName("A,B");
+        var template = Opt.Create<string>("--hypothesis_template", "zero-shot-classification: the hypothesis (\"This example is {}.\").").WithHelpName("T");
+        var multiLabel = Opt.Flag("--multi_label", "zero-shot-classification: score each label on its own.");
+        var batchSize = Opt.PositiveInt("--batch_size", "Inputs per forward pass (8).");
+        var dtype = Opt.Choice("--dtype", "Compute dtype.", ["float32", "bfloat16"], "float32");
+
+        var command = new Command("pipeline",
+            "Runs a Hugging Face pipeline (fill-mask, classification, NER, question answering, zero-shot, features).\n\n" +
+            "Prints one JSON line per input, in input order, holding the value Hugging Face's pipeline returns for that " +
+            "input (same keys and nesting; scores as float32 values). Parameters keep Hugging Face's names.")
+        {
+            task, texts, model, tokenizer, input, topK, targets, function, aggregation, ignoreLabels, stride, docStride, maxAnswerLen,
+            maxSeqLen, impossible, candidates, template, multiLabel, batchSize, dtype,
+        };
+        CliApp.SetAction(command, (p, ct) =>
+        {
+            string kind = p.GetRequiredValue(task);
+            string[] args = p.GetValue(texts) ?? [];
+            string? inputFile = p.GetValue(input);
+            if ((inputFile is null) == (args.Length == 0))
+                throw new CliUsageException("give either --input FILE.json or input texts, not both and not neither");
+            var inputs = inputFile is null ? new JsonArray([.. args.Select(a => (JsonNode?)JsonValue.Create(a))]) : ReadInputs(inputFile);
+
+            // Only the parameters given are passed: a pipeline refuses those its task does not have, naming them.
+            var parameters = new JsonObject();
+            if (p.GetValue(topK) is { } k)
+                parameters["top_k"] = k == "all" ? null
+                    : int.TryParse(k, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n > 0 ? n
+                    : throw new CliUsageException($"--top_k must be a positive integer or all, not '{k}'");
+            if (p.GetValue(targets) is { } t) parameters["targets"] = List(t);
+            if (p.GetValue(function) is { } f) parameters["function_to_apply"] = f;
+            if (p.GetValue(aggregation) is { } a) parameters["aggregation_strategy"] = a;
+            if (p.GetValue(ignoreLabels) is { } il) parameters["ignore_labels"] = List(il);
+            if (p.GetValue(stride) is int st) parameters["stride"] = st;
+            if (p.GetValue(docStride) is int ds) parameters["doc_stride"] = ds;
+            if (p.GetValue(maxAnswerLen) is int mal) parameters["max_answer_len"] = mal;
+            if (p.GetValue(maxSeqLen) is int msl) parameters["max_seq_len"] = msl;
+            if (p.GetValue(impossible)) parameters["handle_impossible_answer"] = true;
+            if (p.GetValue(candidates) is { } cl) parameters["candidate_labels"] = List(cl);
+            if (p.GetValue(template) is { } tp) parameters["hypothesis_template"] = tp;
+            if (p.GetValue(multiLabel)) parameters["multi_label"] = true;
+            if (p.GetValue(batchSize) is int bs) parameters["batch_size"] = bs;
+
+            string modelDir = p.GetRequiredValue(model);
+            if (!Directory.Exists(modelDir)) throw new DirectoryNotFoundException($"--model: folder '{modelDir}' does not exist");
+            using var pipeline = PipelineFactory.Create(kind, modelDir, p.GetValue(tokenizer));
+            if (p.GetValue(dtype) == "bfloat16") pipeline.Model.to(ScalarType.BFloat16);
+            ct.ThrowIfCancellationRequested();
+            var results = pipeline.Run(inputs, parameters) as JsonArray
+                ?? throw new InvalidOperationException("the pipeline returned no list for a list of inputs");
+            var stdout = p.InvocationConfiguration.Output;
+            foreach (var r in results) stdout.WriteLine(r?.ToJsonString() ?? "null");
+            return 0;
+        });
+        return command;
+    }
+
+    private static JsonArray List(string commaSeparated) =>
+        new([.. commaSeparated.Split(',').Select(x => x.Trim()).Where(x => x.Length > 0).Select(x => (JsonNode?)JsonValue.Create(x))]);
+
+    private static JsonArray ReadInputs(string path)
+    {
+        if (Directory.Exists(path)) throw new CliUsageException($"--input: '{path}' is a folder, not a file");
+        if (!File.Exists(path)) throw new FileNotFoundException($"--input: file '{path}' does not exist", path);
+        try
+        {
+            return JsonNode.Parse(File.ReadAllBytes(path).AsSpan().TrimStart("\uFEFF"u8).ToArray()) as JsonArray
+                ?? throw new InvalidDataException($"--input {path}: expected a JSON array of inputs");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"--input {path}: not valid JSON: {e.Message}", e);
+        }
+    }
+}
