@@ -44,10 +44,12 @@ public sealed class TextClassificationPipeline : Pipeline
     public override string Task => "text-classification";
 
     /// <summary>
-    /// Hugging Face's default function: sigmoid for <c>multi_label_classification</c> or a single label, else softmax.
+    /// Hugging Face's default function: none for <c>regression</c>, sigmoid for <c>multi_label_classification</c> or a
+    /// single label, else softmax (text_classification.py's <c>postprocess</c>).
     /// </summary>
     public ClassificationFunction DefaultFunction =>
-        Model.Config.ProblemType == "multi_label_classification" || Model.Config.NumLabels == 1
+        Model.Config.ProblemType == "regression" ? ClassificationFunction.None
+        : Model.Config.ProblemType == "multi_label_classification" || Model.Config.NumLabels == 1
             ? ClassificationFunction.Sigmoid
             : ClassificationFunction.Softmax;
 

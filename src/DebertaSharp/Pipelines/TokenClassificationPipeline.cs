@@ -247,7 +247,10 @@ public sealed class TokenClassificationPipeline : Pipeline
 
     private TokenEntity GroupSubEntities(List<(string Entity, float Score, int Index, string Word, int Start, int End)> group)
     {
-        string tag = group[0].Entity.Split('-')[^1];
+        // group_sub_entities: entity.split("-", 1)[-1] ("B-tax-amount" → "tax-amount").
+        string entity = group[0].Entity;
+        int dash = entity.IndexOf('-');
+        string tag = dash < 0 ? entity : entity[(dash + 1)..];
         double sum = 0;
         int n = 0;
         foreach (var g in group)
