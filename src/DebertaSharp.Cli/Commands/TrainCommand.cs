@@ -280,10 +280,11 @@ internal static class TrainCommand
         foreach (string k in keys) w.WriteLine($"  {k.PadRight(kw)} = {values[k].PadLeft(vw)}");
     }
 
+    // log_metrics: ints as ints (the counts), flos as f"{int(v) // 10**9}GF", floats rounded to 4 decimals.
     private static string Format(string key, double v)
     {
-        if (key.EndsWith("_samples", StringComparison.Ordinal) || v == Math.Floor(v) && Math.Abs(v) < 1e15 && !key.EndsWith("loss", StringComparison.Ordinal))
-            return ((long)v).ToString(CultureInfo.InvariantCulture);
+        if (Trainer.MetricNode(key, v) is JsonValue n && n.TryGetValue(out long count)) return count.ToString(CultureInfo.InvariantCulture);
+        if (key.Contains("_flos", StringComparison.Ordinal)) return ((long)v / 1_000_000_000).ToString(CultureInfo.InvariantCulture) + "GF";
         return Math.Round(v, 4).ToString("0.0###", CultureInfo.InvariantCulture);
     }
 
