@@ -135,7 +135,11 @@ public sealed class QuestionAnsweringPipeline : Pipeline
         {
             string context = inputs[i].Context;
             float minNullScore = 1000000f;
-            var answers = new List<QuestionAnsweringAnswer>();
+            // postprocess: answers by text; a span whose text equals (case-insensitively) an earlier answer's adds its
+            // score to that answer, which keeps its first start and end (get_answer, transformers 4.57).
+            var answers = new List<(double Score, int Start, int End, string Text, string Key)>();
+            // With align_to_words each window is asked for top_k * 2 + 10 spans, as several may give the same words.
+            int preTopK = o.AlignToWords ? o.TopK * 2 + 10 : o.TopK;
             for (int w = 0; w < windows.Count; w++)
             {
                 if (windows[w].Input != i) continue;
@@ -149,16 +153,20 @@ public sealed class QuestionAnsweringPipeline : Pipeline
                     if (enc.Ids[t] == clsId) pMask = false;
                     desired[t] = !pMask && enc.AttentionMask[t] == 1;
                 }
-                var spans = SelectStartsEnds(logits[w].Start, logits[w].End, desired, o.TopK, o.HandleImpossibleAnswer, o.MaxAnswerLen, ref minNullScore);
+                var spans = SelectStartsEnds(logits[w].Start, logits[w].End, desired, preTopK, o.HandleImpossibleAnswer, o.MaxAnswerLen, ref minNullScore);
                 foreach (var (s, e, score) in spans)
                 {
                     var (cs, ce) = CharSpan(enc, s, e, sequenceIndex, o.AlignToWords);
-                    answers.Add(new QuestionAnsweringAnswer(score, cs, ce, PySlice(context, cs, ce)));
+                    string text = PySlice(context, cs, ce);
+                    string key = DebertaSharp.Training.PythonText.Lower(text);
+                    int same = answers.FindIndex(a => a.Key == key);
+                    if (same >= 0) answers[same] = answers[same] with { Score = answers[same].Score + score };
+                    else answers.Add((score, cs, ce, text, key));
                 }
             }
-            if (o.HandleImpossibleAnswer) answers.Add(new QuestionAnsweringAnswer(minNullScore, 0, 0, ""));
+            if (o.HandleImpossibleAnswer) answers.Add((minNullScore, 0, 0, "", ""));
             // Python's sorted(reverse=True) is stable: equal scores keep their order.
-            results[i] = [.. answers.OrderByDescending(a => a.Score).Take(o.TopK)];
+            results[i] = [.. answers.OrderByDescending(a => a.Score).Take(o.TopK).Select(a => new QuestionAnsweringAnswer((float)a.Score, a.Start, a.End, a.Text))];
         }
         return results;
     }

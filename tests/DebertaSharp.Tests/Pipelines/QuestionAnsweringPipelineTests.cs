@@ -22,7 +22,8 @@ namespace DebertaSharp.Tests.Pipelines;
 /// 3. The null score of the window is p_start[0] · p_end[0]; the example's null score is the minimum over windows.
 ///    Then p_start[0] = p_end[0] = 0.
 /// 4. Spans: every (s, e) of context tokens with s ≤ e ≤ s + max_answer_len - 1, score p_start[s] · p_end[e]; the
-///    window contributes its top_k spans by score.
+///    window contributes its top_k spans by score (top_k · 2 + 10 with align_to_words, transformers 4.57); a span whose
+///    text equals an earlier answer's (case-insensitively) adds its score to that answer.
 /// 5. Characters: with align_to_words, from the first character of the word of token s to the last of the word of
 ///    token e (the word's tokens in this window, context sequence); else the tokens' own offsets. Offsets are code
 ///    points, so the answer is cut from the context's code points.
@@ -112,7 +113,8 @@ public class QuestionAnsweringPipelineTests
             for (int s = 0; s < n; s++)
                 for (int e = s; e < n && e <= s + maxAnswerLen - 1; e++)
                     if (w.SequenceIds[s] == 1 && w.SequenceIds[e] == 1) spans.Add((s, e, ps[s] * pe[e]));
-            foreach (var (s, e, score) in spans.OrderByDescending(x => x.Score).Take(topK))
+            // 4.57: with align_to_words a window contributes top_k * 2 + 10 spans (several spans can give the same words).
+            foreach (var (s, e, score) in spans.OrderByDescending(x => x.Score).Take(align ? topK * 2 + 10 : topK))
             {
                 int cs = w.Offsets[s].Start, ce = w.Offsets[e].End;
                 if (align)
@@ -123,7 +125,12 @@ public class QuestionAnsweringPipelineTests
                     cs = w.Offsets[sTokens.First()].Start;
                     ce = w.Offsets[eTokens.Last()].End;
                 }
-                all.Add(new Hand(score, cs, ce, string.Concat(cps[cs..ce])));
+                // get_answer: a text already answered (case-insensitively) adds its score to that answer, which keeps
+                // its first start and end.
+                string text = string.Concat(cps[cs..ce]);
+                int same = all.FindIndex(a => a.Answer.ToLowerInvariant() == text.ToLowerInvariant());
+                if (same >= 0) all[same] = all[same] with { Score = all[same].Score + score };
+                else all.Add(new Hand(score, cs, ce, text));
             }
         }
         if (handleImpossible) all.Add(new Hand(nullScore, 0, 0, ""));
