@@ -36,8 +36,8 @@ internal static class PipelineCommand
         var function = Opt.Choice("--function_to_apply", "text-classification: the score function (default from the model's problem type and labels).", ["softmax", "sigmoid", "none"]);
         var aggregation = Opt.Choice("--aggregation_strategy", "token-classification: how sub-word predictions are grouped.", ["none", "simple", "first", "average", "max"]);
         var ignoreLabels = Opt.Create<string>("--ignore_labels", "token-classification: labels left out of the output (default O).").WithHelpName("L,...");
-        var stride = Opt.PositiveInt("--stride", "token-classification: overlap of the windows a long text is split into.");
-        var docStride = Opt.PositiveInt("--doc_stride", "question-answering: overlap of the context windows.");
+        var stride = Opt.Create<int?>("--stride", "token-classification: overlap of the windows a long text is split into (0 or more).").WithHelpName("N");
+        var docStride = Opt.Create<int?>("--doc_stride", "question-answering: overlap of the context windows (0 or more).").WithHelpName("N");
         var maxAnswerLen = Opt.PositiveInt("--max_answer_len", "question-answering: the longest answer in tokens (15).");
         var maxSeqLen = Opt.PositiveInt("--max_seq_len", "question-answering: tokens per window (384).");
         var impossible = Opt.Flag("--handle_impossible_answer", "question-answering: the empty answer may win.");
@@ -66,6 +66,10 @@ internal static class PipelineCommand
 
             // Only the parameters given are passed: a pipeline refuses those its task does not have, naming them.
             var parameters = new JsonObject();
+            if (p.GetValue(stride) is < 0 || p.GetValue(docStride) is < 0)
+                throw new CliUsageException("--stride and --doc_stride must be 0 or more");
+            if (p.GetValue(topK) is "all" && kind is not ("text-classification" or "sentiment-analysis"))
+                throw new CliUsageException("--top_k all is for text-classification; give a number");
             if (p.GetValue(topK) is { } k)
                 parameters["top_k"] = k == "all" ? null
                     : int.TryParse(k, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n > 0 ? n

@@ -63,6 +63,9 @@ public sealed class PipelineCommandTests
         (code, _, stderr) = Run("fill-mask", "--model", model, "--tokenizer", tok, "a [MASK]", "--top_k", "many");
         Assert.Equal(2, code);
         Assert.Contains("--top_k", stderr);
+        (code, _, stderr) = Run("fill-mask", "--model", model, "--tokenizer", tok, "a [MASK]", "--top_k", "all");
+        Assert.Equal(2, code);
+        Assert.Contains("--top_k all", stderr);
         using var tmp = TestPaths.TempDir();
         File.WriteAllText(tmp["bad.json"], "[\"a [MASK]\",");
         (code, _, stderr) = Run("fill-mask", "--model", model, "--tokenizer", tok, "--input", tmp["bad.json"]);
