@@ -120,11 +120,15 @@ public sealed class TextClassificationPipeline : Pipeline
         };
         int batchSize = PipelineBatching.GetInt(parameters, "batch_size", PipelineBatching.DefaultBatchSize, 1);
         var results = ClassifyBatch(items, topK, fn, batchSize);
-        var values = results.Select(r => (JsonNode?)new JsonArray([.. r.Select(s => (JsonNode)new JsonObject
+        // __call__ without top_k (the legacy default): postprocess gives the best label's dict, which a string input
+        // gets wrapped in a list and a {"text", "text_pair"} input gets as it is.
+        bool legacy = parameters is null || !parameters.ContainsKey("top_k");
+        var nodes = inputs is JsonArray array ? [.. array] : new List<JsonNode?> { inputs };
+        var values = results.Select((r, i) =>
         {
-            ["label"] = s.Label,
-            ["score"] = s.Score,
-        })])).ToList();
+            var list = new JsonArray([.. r.Select(s => (JsonNode)new JsonObject { ["label"] = s.Label, ["score"] = s.Score })]);
+            return legacy && nodes[i] is JsonObject ? list[0]!.DeepClone() : (JsonNode?)list;
+        }).ToList();
         return PipelineBatching.Shape(values, isBatch);
     }
 

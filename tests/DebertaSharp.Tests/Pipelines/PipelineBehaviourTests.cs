@@ -62,6 +62,16 @@ public class PipelineBehaviourTests
         Assert.Equal(1 / (1 + Math.Exp(-raw[0].Score)), sig[0].Score, 5);
         Assert.NotEqual(typed.Select(t => t.Score), p.Classify("a b", topK: null).Select(t => t.Score));   // the pair is encoded
         Assert.Throws<ArgumentException>(() => p.Run(JsonValue.Create("x"), new JsonObject { ["function_to_apply"] = "tanh" }));
+        // text_classification.py __call__ without top_k: a string gets [best], a {"text", "text_pair"} input the best
+        // label's dict itself; with top_k the list either way.
+        var best = p.Run(new JsonObject { ["text"] = "a b", ["text_pair"] = "c d" });
+        Assert.IsType<JsonObject>(best);
+        Assert.Equal(typed[0].Label, (string)best!["label"]!);
+        Assert.IsType<JsonArray>(p.Run(JsonValue.Create("a b")));
+        Assert.IsType<JsonArray>(p.Run(new JsonObject { ["text"] = "a b", ["text_pair"] = "c d" }, new JsonObject { ["top_k"] = 1 }));
+        var mixed = p.Run(new JsonArray("a b", new JsonObject { ["text"] = "a b", ["text_pair"] = "c d" }))!.AsArray();
+        Assert.IsType<JsonArray>(mixed[0]);
+        Assert.IsType<JsonObject>(mixed[1]);
     }
 
     [Fact]
