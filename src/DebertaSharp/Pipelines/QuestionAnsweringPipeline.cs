@@ -281,7 +281,8 @@ public sealed class QuestionAnsweringPipeline : Pipeline
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             long[] shape = [idx.Length, len];
-            var output = qa.Forward(tensor(ids, shape), tensor(mask, shape), tensor(types, shape));
+            var device = qa.parameters().FirstOrDefault()?.device ?? CPU;   // the inputs go where the model is
+            var output = qa.Forward(tensor(ids, shape, device: device), tensor(mask, shape, device: device), tensor(types, shape, device: device));
             var start = output.StartLogits.to_type(ScalarType.Float32).cpu().data<float>().ToArray();
             var end = output.EndLogits.to_type(ScalarType.Float32).cpu().data<float>().ToArray();
             for (int r = 0; r < idx.Length; r++)

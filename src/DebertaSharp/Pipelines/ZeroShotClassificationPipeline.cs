@@ -267,9 +267,10 @@ public sealed class ZeroShotClassificationPipeline : Pipeline
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             long[] shape = [idx.Length, len];
+            var device = model.parameters().FirstOrDefault()?.device ?? CPU;   // the inputs go where the model is
             var output = (SequenceClassifierOutput)model.Forward(new DebertaInputs
             {
-                InputIds = tensor(ids, shape), AttentionMask = tensor(mask, shape), TokenTypeIds = tensor(types, shape),
+                InputIds = tensor(ids, shape, device: device), AttentionMask = tensor(mask, shape, device: device), TokenTypeIds = tensor(types, shape, device: device),
             });
             var logits = output.Logits.to_type(ScalarType.Float32).cpu();
             int numLabels = (int)logits.shape[^1];
