@@ -63,15 +63,19 @@ internal sealed class BatchQueue : IDisposable
         get { lock (_pending) return _pending.Count; }
     }
 
-    /// <summary>Queues <paramref name="item"/>; false when the queue is full. <paramref name="cancel"/> takes it out again.</summary>
-    public bool TryEnqueue(WorkItem item, CancellationToken cancel)
+    /// <summary>
+    /// Queues <paramref name="item"/>; false when the queue is full. <paramref name="cancel"/> takes it out again (until
+    /// <paramref name="registration"/>, for the caller to dispose once answered, is disposed).
+    /// </summary>
+    public bool TryEnqueue(WorkItem item, CancellationToken cancel, out CancellationTokenRegistration registration)
     {
+        registration = default;
         lock (_pending)
         {
             if (_pending.Count >= _maxQueue) return false;
             item.Node = _pending.AddLast(item);
         }
-        cancel.Register(() =>
+        registration = cancel.Register(() =>
         {
             lock (_pending)
             {

@@ -216,7 +216,7 @@ public sealed class InferenceServer : IAsyncDisposable
         request.Remove("inputs");
         request.Remove("parameters");
         var item = new WorkItem(inputs, parameters);
-        if (!queue.TryEnqueue(item, ctx.RequestAborted))
+        if (!queue.TryEnqueue(item, ctx.RequestAborted, out var registration))
         {
             ctx.Response.Headers.RetryAfter = "1";
             await Json(ctx, 503, Error($"the queue is full ({_options.MaxQueue} requests)")).ConfigureAwait(false);
@@ -225,7 +225,7 @@ public sealed class InferenceServer : IAsyncDisposable
         JsonNode? answer;
         try
         {
-            answer = await item.Answer.Task.ConfigureAwait(false);
+            using (registration) answer = await item.Answer.Task.ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
         {
