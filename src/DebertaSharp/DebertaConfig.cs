@@ -346,9 +346,7 @@ internal sealed class PythonFloatConverter : JsonConverter<double>
             writer.WriteStringValue(double.IsNaN(value) ? "NaN" : value > 0 ? "Infinity" : "-Infinity");
             return;
         }
-        string s = value.ToString("R", System.Globalization.CultureInfo.InvariantCulture).Replace("E", "e", StringComparison.Ordinal);
-        if (!s.Contains('.') && !s.Contains('e')) s += ".0";                                // 0 → 0.0, 3 → 3.0 (Python's repr)
-        writer.WriteRawValue(s, skipInputValidation: false);
+        writer.WriteRawValue(Training.PythonJson.Float(value), skipInputValidation: false);   // Python's repr: 0.0, 1e-07
     }
 }
 

@@ -254,45 +254,12 @@ public sealed class QuestionAnsweringPipeline : Pipeline
     }
 
     /// <summary>The start and end logits (float32) of each window, forwarded in batches of windows sorted by length.</summary>
-    private (float[] Start, float[] End)[] RunModel(IReadOnlyList<Encoding> encodings, int batchSize)
-    {
-        var result = new (float[], float[])[encodings.Count];
-        var order = Enumerable.Range(0, encodings.Count).OrderBy(k => encodings[k].Length).ToArray();
-        var qa = (DebertaForQuestionAnswering)Model;
-        for (int b = 0; b < order.Length; b += batchSize)
+    private (float[] Start, float[] End)[] RunModel(IReadOnlyList<Encoding> encodings, int batchSize) =>
+        PipelineBatching.Run(Model, Tokenizer, encodings, batchSize, (output, r, e) =>
         {
-            var idx = order.Skip(b).Take(batchSize).ToArray();
-            int len = idx.Max(k => encodings[k].Length);
-            var ids = new long[idx.Length * len];
-            var mask = new long[idx.Length * len];
-            var types = new long[idx.Length * len];
-            long pad = Tokenizer.PadTokenId;
-            for (int r = 0; r < idx.Length; r++)
-            {
-                var e = encodings[idx[r]];
-                for (int t = 0; t < len; t++)
-                {
-                    bool real = t < e.Length;
-                    ids[r * len + t] = real ? e.Ids[t] : pad;
-                    mask[r * len + t] = real ? e.AttentionMask[t] : 0;
-                    types[r * len + t] = real ? e.TypeIds[t] : Tokenizer.PadTokenTypeId;
-                }
-            }
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            long[] shape = [idx.Length, len];
-            var device = qa.parameters().FirstOrDefault()?.device ?? CPU;   // the inputs go where the model is
-            var output = qa.Forward(tensor(ids, shape, device: device), tensor(mask, shape, device: device), tensor(types, shape, device: device));
-            var start = output.StartLogits.to_type(ScalarType.Float32).cpu().data<float>().ToArray();
-            var end = output.EndLogits.to_type(ScalarType.Float32).cpu().data<float>().ToArray();
-            for (int r = 0; r < idx.Length; r++)
-            {
-                int n = encodings[idx[r]].Length;
-                result[idx[r]] = (start.AsSpan(r * len, n).ToArray(), end.AsSpan(r * len, n).ToArray());
-            }
-        }
-        return result;
-    }
+            var qa = (QuestionAnsweringModelOutput)output;
+            return (PipelineBatching.ToFloats(qa.StartLogits[r])[..e.Length], PipelineBatching.ToFloats(qa.EndLogits[r])[..e.Length]);
+        });
 
     /// <summary>
     /// transformers' <c>select_starts_ends</c> and <c>decode_spans</c> for one window: tokens not

@@ -241,42 +241,8 @@ public sealed class ZeroShotClassificationPipeline : Pipeline
         }
     }
 
-    private float[][] RunModel(IReadOnlyList<Encoding> encodings, int batchSize)
-    {
-        var result = new float[encodings.Count][];
-        var order = Enumerable.Range(0, encodings.Count).OrderBy(k => encodings[k].Length).ToArray();
-        var model = (DebertaForSequenceClassification)Model;
-        for (int b = 0; b < order.Length; b += batchSize)
-        {
-            var idx = order.Skip(b).Take(batchSize).ToArray();
-            int len = idx.Max(k => encodings[k].Length);
-            var ids = new long[idx.Length * len];
-            var mask = new long[idx.Length * len];
-            var types = new long[idx.Length * len];
-            for (int r = 0; r < idx.Length; r++)
-            {
-                var e = encodings[idx[r]];
-                for (int t = 0; t < len; t++)
-                {
-                    bool real = t < e.Length;
-                    ids[r * len + t] = real ? e.Ids[t] : Tokenizer.PadTokenId;
-                    mask[r * len + t] = real ? e.AttentionMask[t] : 0;
-                    types[r * len + t] = real ? e.TypeIds[t] : Tokenizer.PadTokenTypeId;
-                }
-            }
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            long[] shape = [idx.Length, len];
-            var device = model.parameters().FirstOrDefault()?.device ?? CPU;   // the inputs go where the model is
-            var output = (SequenceClassifierOutput)model.Forward(new DebertaInputs
-            {
-                InputIds = tensor(ids, shape, device: device), AttentionMask = tensor(mask, shape, device: device), TokenTypeIds = tensor(types, shape, device: device),
-            });
-            var logits = output.Logits.to_type(ScalarType.Float32).cpu();
-            int numLabels = (int)logits.shape[^1];
-            var flat = logits.data<float>().ToArray();
-            for (int r = 0; r < idx.Length; r++) result[idx[r]] = flat.AsSpan(r * numLabels, numLabels).ToArray();
-        }
-        return result;
-    }
+    /// <summary>The logits (float32) of each premise/hypothesis pair, forwarded in batches sorted by length.</summary>
+    private float[][] RunModel(IReadOnlyList<Encoding> encodings, int batchSize) =>
+        PipelineBatching.Run(Model, Tokenizer, encodings, batchSize,
+            (output, r, _) => PipelineBatching.ToFloats(((SequenceClassifierOutput)output).Logits[r]));
 }

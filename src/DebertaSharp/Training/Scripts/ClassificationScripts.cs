@@ -27,7 +27,7 @@ public static partial class FineTuning
         if (preTokenized)
         {
             regression = config.NumLabels == 1 || config.ProblemType == "regression";
-            labelList = [.. Enumerable.Range(0, config.NumLabels).Select(i => config.Id2Label?.GetValueOrDefault(i.ToString(CultureInfo.InvariantCulture)) ?? $"LABEL_{i}")];
+            labelList = LabelNames(config);
         }
         else
         {
@@ -45,7 +45,7 @@ public static partial class FineTuning
             }
             else
             {
-                labelList = [.. Enumerable.Range(0, config.NumLabels).Select(i => config.Id2Label?.GetValueOrDefault(i.ToString(CultureInfo.InvariantCulture)) ?? $"LABEL_{i}")];
+                labelList = LabelNames(config);
             }
         }
         int numLabels = regression ? 1 : labelList.Count;
@@ -177,6 +177,10 @@ public static partial class FineTuning
         return new FineTuningResult(trainMetrics, evalMetrics, predictMetrics, written);
     }
 
+    /// <summary>The label name of each class id: config.json's id2label, else Hugging Face's <c>LABEL_i</c>.</summary>
+    private static List<string> LabelNames(DebertaConfig config) =>
+        [.. Enumerable.Range(0, config.NumLabels).Select(i => config.Id2Label?.GetValueOrDefault(i.ToString(CultureInfo.InvariantCulture)) ?? $"LABEL_{i}")];
+
     private static readonly string[] GlueTasks = ["cola", "mnli", "mrpc", "qnli", "qqp", "rte", "sst2", "stsb", "wnli"];
 
     /// <summary>The data files of the phases asked for; the training file also when labels must come from it.</summary>
@@ -244,7 +248,7 @@ public static partial class FineTuning
             : reference.Columns.Count > 1 ? reference.Columns[1] : throw new TrainingDataException(reference.Path, null, null, "needs a tokens column and a tags column"));
         List<string> labelList;
         if (preTokenized)
-            labelList = [.. Enumerable.Range(0, config.NumLabels).Select(i => config.Id2Label?.GetValueOrDefault(i.ToString(CultureInfo.InvariantCulture)) ?? $"LABEL_{i}")];
+            labelList = LabelNames(config);
         else if (train is not null)
         {
             RequireColumns(train, textColumn, labelColumn);
@@ -259,7 +263,7 @@ public static partial class FineTuning
             labelList = SortLabels([.. all], numeric);
         }
         else
-            labelList = [.. Enumerable.Range(0, config.NumLabels).Select(i => config.Id2Label?.GetValueOrDefault(i.ToString(CultureInfo.InvariantCulture)) ?? $"LABEL_{i}")];
+            labelList = LabelNames(config);
         Dictionary<string, int> labelToId = preTokenized
             ? labelList.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => x.i, StringComparer.Ordinal)
             : MatchModelLabelsExact(c, config, labelList) ?? labelList.Select((l, i) => (l, i)).ToDictionary(x => x.l, x => x.i, StringComparer.Ordinal);
@@ -320,8 +324,7 @@ public static partial class FineTuning
         var testFeatures = test is null ? null : Take(Features(test), s.MaxPredictSamples);
 
         using var model = BuildModel(c, config, DebertaSharp.DebertaHead.TokenClassification);
-        var id2label = Enumerable.Range(0, model.Config.NumLabels)
-            .Select(i => model.Config.Id2Label?.GetValueOrDefault(i.ToString(CultureInfo.InvariantCulture)) ?? $"LABEL_{i}").ToArray();
+        var id2label = LabelNames(model.Config).ToArray();
         // compute_metrics: arg-max per token, positions labelled -100 dropped, seqeval on label names.
         (List<IReadOnlyList<string>> Pred, List<IReadOnlyList<string>> Gold) Align(EvalPrediction p)
         {
