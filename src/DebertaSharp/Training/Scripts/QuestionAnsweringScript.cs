@@ -42,11 +42,13 @@ public static partial class FineTuning
         bool types = c.Config.TypeVocabSize > 0;
 
         List<TrainingFeature>? trainFeatures = null;
-        if (c.Args.DoTrain && (s.TrainFile!.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)
-                               || (!s.TrainFile.EndsWith(".json", StringComparison.OrdinalIgnoreCase) && IsPreTokenized(LoadTable(s.TrainFile, "train_file")))))
+        // Pre-tokenized windows with start_positions / end_positions (safetensors, or JSON lines with input_ids) are used
+        // as they are; a .json file is SQuAD. The table is read once.
+        DataTable? preTokenized = c.Args.DoTrain && !s.TrainFile!.EndsWith(".json", StringComparison.OrdinalIgnoreCase)
+            ? LoadTable(s.TrainFile, "train_file") : null;
+        if (preTokenized is not null && IsPreTokenized(preTokenized))
         {
-            // Pre-tokenized windows with start_positions / end_positions, used as they are.
-            trainFeatures = Take(PreTokenized(LoadTable(s.TrainFile, "train_file"), c, DebertaSharp.DebertaHead.QuestionAnswering), s.MaxTrainSamples);
+            trainFeatures = Take(PreTokenized(preTokenized, c, DebertaSharp.DebertaHead.QuestionAnswering), s.MaxTrainSamples);
         }
         else if (c.Args.DoTrain)
         {
