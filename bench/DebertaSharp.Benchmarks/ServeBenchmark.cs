@@ -14,7 +14,8 @@ namespace DebertaSharp.Benchmarks;
 /// model (random weights, 2 labels, the real deberta-base vocabulary), driven by 1, 8 and 32 concurrent clients sending
 /// one short text per request for a bounded time; beside it the library pipeline's own batched throughput in the same
 /// process. Prints <c>pipeline texts_s=&lt;n&gt;</c> and <c>serve clients=&lt;n&gt; rps=&lt;n&gt; p50_ms=&lt;n&gt;
-/// p99_ms=&lt;n&gt; mean_batch=&lt;n&gt;</c>.
+/// p99_ms=&lt;n&gt; mean_batch=&lt;n&gt;</c> (plus <c>worker_busy</c>, the share of the time the batch worker spent in
+/// pipeline runs).
 /// </summary>
 internal static class ServeBenchmark
 {
@@ -97,7 +98,7 @@ internal static class ServeBenchmark
         await Post(0);   // warm-up
         foreach (int clients in clientCounts)
         {
-            var (sum0, count0) = await BatchSums(http);
+            var (sum0, count0, busy0) = await BatchSums(http);
             var latencies = new List<double>();
             var clock = Stopwatch.StartNew();
             var tasks = Enumerable.Range(0, clients).Select(async c =>
@@ -108,24 +109,24 @@ internal static class ServeBenchmark
             }).ToList();
             await Task.WhenAll(tasks);
             double elapsed = clock.Elapsed.TotalSeconds;
-            var (sum1, count1) = await BatchSums(http);
+            var (sum1, count1, busy1) = await BatchSums(http);
             latencies.Sort();
             double P(double q) => latencies[Math.Min(latencies.Count - 1, (int)Math.Ceiling(q * latencies.Count) - 1)];
             double meanBatch = count1 > count0 ? (sum1 - sum0) / (count1 - count0) : 0;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"serve clients={clients} rps={latencies.Count / elapsed:F1} p50_ms={P(0.5):F1} p99_ms={P(0.99):F1} mean_batch={meanBatch:F2}"));
+                $"serve clients={clients} rps={latencies.Count / elapsed:F1} p50_ms={P(0.5):F1} p99_ms={P(0.99):F1} mean_batch={meanBatch:F2} worker_busy={(busy1 - busy0) / elapsed:F2}"));
         }
         await server.StopAsync();
         return 0;
     }
 
-    /// <summary>deberta_batch_size's sum and count from /metrics.</summary>
-    private static async Task<(double Sum, double Count)> BatchSums(HttpClient http)
+    /// <summary>deberta_batch_size's sum and count, and deberta_batch_seconds_total, from /metrics.</summary>
+    private static async Task<(double Sum, double Count, double Seconds)> BatchSums(HttpClient http)
     {
         string text = await http.GetStringAsync("/metrics");
         double Value(string name) => text.Split('\n').Where(l => l.StartsWith(name + " ", StringComparison.Ordinal))
             .Select(l => double.Parse(l[(name.Length + 1)..], CultureInfo.InvariantCulture)).FirstOrDefault();
-        return (Value("deberta_batch_size_sum"), Value("deberta_batch_size_count"));
+        return (Value("deberta_batch_size_sum"), Value("deberta_batch_size_count"), Value("deberta_batch_seconds_total"));
     }
 
     /// <summary>tests/DebertaSharp.Tests/Fixtures/deberta-base-vocab (microsoft/deberta-base's vocabulary), found above the binary.</summary>

@@ -163,11 +163,12 @@ internal sealed class BatchQueue : IDisposable
         }
         var all = new JsonArray();
         foreach (var w in batch) foreach (var x in w.Items) all.Add(x?.DeepClone());
-        _metrics.Batch(all.Count);
         List<JsonNode?> values;
+        long started = Stopwatch.GetTimestamp();
         try
         {
-            var result = _pipeline.Run(all, (JsonObject?)batch[0].Parameters?.DeepClone()) as JsonArray;
+            var result = _pipeline.Run(all, RunParameters(batch[0])) as JsonArray;
+            _metrics.Batch(all.Count, Stopwatch.GetElapsedTime(started).TotalSeconds);
             if (result is null || result.Count != all.Count) throw new InvalidOperationException("the pipeline gave no value per input");
             values = [.. result];
             result.Clear();
@@ -187,16 +188,31 @@ internal sealed class BatchQueue : IDisposable
         }
     }
 
+    /// <summary>
+    /// The request's parameters for <see cref="Pipeline.Run"/>, with <c>batch_size</c> set to <c>max_batch_size</c> unless
+    /// the request gave one: the inputs gathered into one batch then go through one forward pass (the pipelines' own
+    /// default, 8 per pass, would split them).
+    /// </summary>
+    private JsonObject RunParameters(WorkItem w)
+    {
+        var parameters = (JsonObject?)w.Parameters?.DeepClone() ?? [];
+        if (!parameters.ContainsKey("batch_size")) parameters["batch_size"] = _maxBatchSize;
+        return parameters;
+    }
+
     private void RunOne(WorkItem w)
     {
         if (w.Answer.Task.IsCompleted) return;
-        _metrics.Batch(w.Items.Count);
+        long started = Stopwatch.GetTimestamp();
         try
         {
-            w.Answer.TrySetResult(_pipeline.Run(w.Inputs.DeepClone(), (JsonObject?)w.Parameters?.DeepClone()));
+            var value = _pipeline.Run(w.Inputs.DeepClone(), RunParameters(w));
+            _metrics.Batch(w.Items.Count, Stopwatch.GetElapsedTime(started).TotalSeconds);
+            w.Answer.TrySetResult(value);
         }
         catch (Exception e)
         {
+            _metrics.Batch(w.Items.Count, Stopwatch.GetElapsedTime(started).TotalSeconds);
             w.Answer.TrySetException(e);
         }
     }

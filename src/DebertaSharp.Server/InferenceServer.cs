@@ -83,7 +83,7 @@ public sealed class InferenceServer : IAsyncDisposable
     {
         try
         {
-            var pipeline = _options.Loader?.Invoke() ?? PipelineFactory.Create(_options.Task, _options.ModelDir, _options.TokenizerDir);
+            var pipeline = _options.Loader?.Invoke() ?? PipelineFactory.Create(_options.Task, _options.ModelDir, _options.TokenizerDir, _options.Dtype);
             _queue = new BatchQueue(pipeline, _options.MaxBatchSize, _options.MaxBatchDelayMs, _options.MaxQueue, _metrics, _options.BeforeBatch);
             _pipeline = pipeline;
             _ready.TrySetResult();

@@ -18,6 +18,7 @@ internal sealed class ServerMetrics
     private readonly long[] _batchCounts = new long[BatchBuckets.Length];
     private long _batchSum;
     private long _batchCount;
+    private double _batchSeconds;
 
     /// <summary>Records one answered request of <c>POST /</c>.</summary>
     public void Request(int statusCode, double seconds)
@@ -32,11 +33,12 @@ internal sealed class ServerMetrics
         }
     }
 
-    /// <summary>Records one pipeline run of <paramref name="inputs"/> inputs.</summary>
-    public void Batch(int inputs)
+    /// <summary>Records one pipeline run of <paramref name="inputs"/> inputs that took <paramref name="seconds"/>.</summary>
+    public void Batch(int inputs, double seconds)
     {
         lock (_lock)
         {
+            _batchSeconds += seconds;
             for (int i = 0; i < BatchBuckets.Length; i++) if (inputs <= BatchBuckets[i]) _batchCounts[i]++;
             _batchSum += inputs;
             _batchCount++;
@@ -62,6 +64,8 @@ internal sealed class ServerMetrics
             sb.Append(CultureInfo.InvariantCulture, $"deberta_request_errors_total {_errors}\n");
             Histogram(sb, "deberta_request_duration_seconds", "Inference request latency in seconds.", LatencyBuckets, _latencyCounts, F(_latencySum), _latencyCount);
             Histogram(sb, "deberta_batch_size", "Inputs per pipeline run.", BatchBuckets, _batchCounts, _batchSum.ToString(CultureInfo.InvariantCulture), _batchCount);
+            sb.Append("# HELP deberta_batch_seconds_total Time spent in pipeline runs, in seconds.\n# TYPE deberta_batch_seconds_total counter\n");
+            sb.Append(CultureInfo.InvariantCulture, $"deberta_batch_seconds_total {F(_batchSeconds)}\n");
         }
         sb.Append("# HELP deberta_queue_depth Requests waiting for a batch.\n# TYPE deberta_queue_depth gauge\n");
         sb.Append(CultureInfo.InvariantCulture, $"deberta_queue_depth {queueDepth}\n");

@@ -1,4 +1,5 @@
 using DebertaSharp.Pipelines;
+using TorchSharp;
 
 namespace DebertaSharp.Server;
 
@@ -13,6 +14,9 @@ public sealed record ServerOptions
 
     /// <summary>The tokenizer folder; null for <see cref="ModelDir"/>.</summary>
     public string? TokenizerDir { get; init; }
+
+    /// <summary>The weights' dtype (<see cref="torch.ScalarType.BFloat16"/>); null for float32.</summary>
+    public torch.ScalarType? Dtype { get; init; }
 
     /// <summary>The address to listen on (an IP address, <c>localhost</c>, or <c>*</c> / <c>0.0.0.0</c> for all).</summary>
     public string Host { get; init; } = "127.0.0.1";
@@ -46,6 +50,8 @@ public sealed record ServerOptions
     {
         if (string.IsNullOrEmpty(ModelDir)) throw new ArgumentException("the model folder is required", nameof(ModelDir));
         if (string.IsNullOrEmpty(Task)) throw new ArgumentException("the task is required", nameof(Task));
+        if (Dtype is not (null or torch.ScalarType.Float32 or torch.ScalarType.BFloat16))
+            throw new ArgumentException($"dtype must be float32 or bfloat16, not {Dtype}", nameof(Dtype));
         if (Port is < 0 or > 65535) throw new ArgumentException($"port must be 0..65535, not {Port}", nameof(Port));
         if (MaxBatchSize < 1) throw new ArgumentException($"max_batch_size must be positive, not {MaxBatchSize}", nameof(MaxBatchSize));
         if (MaxBatchDelayMs < 0) throw new ArgumentException($"max_batch_delay_ms must be 0 or more, not {MaxBatchDelayMs}", nameof(MaxBatchDelayMs));

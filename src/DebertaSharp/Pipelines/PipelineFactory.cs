@@ -1,20 +1,24 @@
 using DebertaSharp.Tokenization;
+using TorchSharp;
 
 namespace DebertaSharp.Pipelines;
 
 /// <summary>
-/// Builds a pipeline from a task name and a checkpoint folder (Hugging Face's <c>pipeline(task, model=..., tokenizer=...)</c>).
-/// Tasks other than the four here are answered by <c>CreateOther</c>, implemented in another file of this partial class.
+/// Builds a pipeline from a task name and a checkpoint folder (Hugging Face's <c>pipeline(task, model=..., tokenizer=...,
+/// torch_dtype=...)</c>).
 /// </summary>
-public static partial class PipelineFactory
+public static class PipelineFactory
 {
     /// <summary>Loads the model (with the task's head) and the tokenizer, and builds the task's pipeline.</summary>
     /// <param name="task"><c>fill-mask</c>, <c>text-classification</c> (or <c>sentiment-analysis</c>),
-    /// <c>token-classification</c> (or <c>ner</c>), <c>feature-extraction</c>, or a task of <c>CreateOther</c>.</param>
+    /// <c>token-classification</c> (or <c>ner</c>), <c>question-answering</c>, <c>zero-shot-classification</c> or
+    /// <c>feature-extraction</c>.</param>
     /// <param name="modelDir">The checkpoint folder.</param>
     /// <param name="tokenizerDir">The tokenizer folder; null for <paramref name="modelDir"/>.</param>
+    /// <param name="dtype">The weights' dtype (e.g. <see cref="torch.ScalarType.BFloat16"/>); null for the checkpoint's
+    /// float32. Scores are computed from the logits cast to float32, as Hugging Face's pipelines do.</param>
     /// <exception cref="ArgumentException">Unknown task.</exception>
-    public static Pipeline Create(string task, string modelDir, string? tokenizerDir = null)
+    public static Pipeline Create(string task, string modelDir, string? tokenizerDir = null, torch.ScalarType? dtype = null)
     {
         ArgumentNullException.ThrowIfNull(task);
         ArgumentNullException.ThrowIfNull(modelDir);
@@ -26,8 +30,11 @@ public static partial class PipelineFactory
             "feature-extraction" => DebertaHead.Base,
             _ => null,
         };
+        // question-answering and zero-shot-classification load the head the config names (null here).
+        if (head is null && task is not ("question-answering" or "zero-shot-classification"))
+            throw new ArgumentException($"unknown task \"{task}\"", nameof(task));
         var tokenizer = DebertaTokenizerBase.FromPretrained(tokenizerDir ?? modelDir);
-        var model = DebertaPreTrainedModel.FromPretrained(modelDir, head: head);
+        var model = DebertaPreTrainedModel.FromPretrained(modelDir, dtype, head: head);
         try
         {
             return task switch
@@ -36,8 +43,8 @@ public static partial class PipelineFactory
                 "text-classification" or "sentiment-analysis" => new TextClassificationPipeline(model, tokenizer),
                 "token-classification" or "ner" => new TokenClassificationPipeline(model, tokenizer),
                 "feature-extraction" => new FeatureExtractionPipeline(model, tokenizer),
-                _ => CreateOther(task, model, tokenizer)
-                     ?? throw new ArgumentException($"unknown task \"{task}\"", nameof(task)),
+                "question-answering" => new QuestionAnsweringPipeline(model, tokenizer),
+                _ => new ZeroShotClassificationPipeline(model, tokenizer),
             };
         }
         catch
@@ -46,7 +53,4 @@ public static partial class PipelineFactory
             throw;
         }
     }
-
-    /// <summary>Builds the pipeline of a task not handled above (model loaded with the head its config names), or null.</summary>
-    private static partial Pipeline? CreateOther(string task, DebertaPreTrainedModel model, DebertaTokenizerBase tokenizer);
 }

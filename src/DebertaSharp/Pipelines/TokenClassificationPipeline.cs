@@ -54,35 +54,38 @@ public sealed class TokenClassificationPipeline : Pipeline
 
     /// <summary>The entities of <paramref name="text"/>.</summary>
     /// <param name="text">The text.</param>
-    /// <param name="aggregation">How tokens are merged.</param>
+    /// <param name="aggregation">How tokens are merged; null (not given) acts as <see cref="AggregationStrategy.None"/>.</param>
     /// <param name="ignoreLabels">Labels (or groups) left out; null for <c>["O"]</c>.</param>
     /// <param name="stride">Overlap of the windows of a text longer than the tokenizer's <c>ModelMaxLength</c>; null for
-    /// one window (truncated). Needs an aggregation other than <see cref="AggregationStrategy.None"/>, as in Hugging Face.</param>
-    public IReadOnlyList<TokenEntity> Recognize(string text, AggregationStrategy aggregation = AggregationStrategy.None,
+    /// one window (truncated). As in Hugging Face, an explicit <see cref="AggregationStrategy.None"/> refuses it, while no
+    /// aggregation given runs the windows token by token and merges their overlapping entities.</param>
+    public IReadOnlyList<TokenEntity> Recognize(string text, AggregationStrategy? aggregation = null,
         IReadOnlyList<string>? ignoreLabels = null, int? stride = null) =>
         RecognizeBatch([text], aggregation, ignoreLabels, stride)[0];
 
     /// <summary><see cref="Recognize"/> for a batch, run in batches of <paramref name="batchSize"/> windows; results in input order.</summary>
     /// <param name="texts">The texts.</param>
-    /// <param name="aggregation">How tokens are merged.</param>
+    /// <param name="aggregationStrategy">How tokens are merged; null (not given) acts as <see cref="AggregationStrategy.None"/>.</param>
     /// <param name="ignoreLabels">Labels left out; null for <c>["O"]</c>.</param>
     /// <param name="stride">Window overlap, or null.</param>
     /// <param name="batchSize">Windows per forward pass.</param>
-    /// <exception cref="ArgumentException"><paramref name="stride"/> with <see cref="AggregationStrategy.None"/>, or not below the window length.</exception>
-    public IReadOnlyList<IReadOnlyList<TokenEntity>> RecognizeBatch(IReadOnlyList<string> texts, AggregationStrategy aggregation = AggregationStrategy.None,
+    /// <exception cref="ArgumentException"><paramref name="stride"/> not below the window length, or with an explicit <see cref="AggregationStrategy.None"/>.</exception>
+    public IReadOnlyList<IReadOnlyList<TokenEntity>> RecognizeBatch(IReadOnlyList<string> texts, AggregationStrategy? aggregationStrategy = null,
         IReadOnlyList<string>? ignoreLabels = null, int? stride = null, int batchSize = PipelineBatching.DefaultBatchSize)
     {
         ArgumentNullException.ThrowIfNull(texts);
+        var aggregation = aggregationStrategy ?? AggregationStrategy.None;
         ignoreLabels ??= ["O"];
         int? maxLength = Tokenizer.ModelMaxLength is int m && m > 0 ? m : null;
         EncodeOptions options;
         if (stride is int s)
         {
+            // TokenClassificationPipeline._sanitize_parameters: the length check first, then the explicit "none".
             if (s < 0) throw new ArgumentOutOfRangeException(nameof(stride), s, "stride must not be negative");
-            if (aggregation == AggregationStrategy.None)
-                throw new ArgumentException("`stride` was provided to process all the text but `aggregation_strategy=\"none\"`, please select another one instead.", nameof(stride));
             if (maxLength is int ml && s >= ml)
                 throw new ArgumentException("`stride` must be less than `tokenizer.model_max_length` (or even lower if the tokenizer adds special tokens)", nameof(stride));
+            if (aggregationStrategy == AggregationStrategy.None)
+                throw new ArgumentException("`stride` was provided to process all the text but `aggregation_strategy=\"none\"`, please select another one instead.", nameof(stride));
             options = new EncodeOptions { MaxLength = maxLength, Truncation = maxLength is null ? TruncationStrategy.None : TruncationStrategy.LongestFirst, Stride = s, ReturnOverflowingTokens = true };
         }
         else
@@ -317,9 +320,10 @@ public sealed class TokenClassificationPipeline : Pipeline
     {
         PipelineBatching.CheckKnown(parameters, "aggregation_strategy", "ignore_labels", "stride", "batch_size");
         var texts = PipelineBatching.GetInputs(inputs, PipelineBatching.AsText, out bool isBatch);
-        var aggregation = PipelineBatching.GetString(parameters, "aggregation_strategy")?.ToLowerInvariant() switch
+        AggregationStrategy? aggregation = PipelineBatching.GetString(parameters, "aggregation_strategy")?.ToLowerInvariant() switch
         {
-            null or "none" => AggregationStrategy.None,
+            null => null,
+            "none" => AggregationStrategy.None,
             "simple" => AggregationStrategy.Simple,
             "first" => AggregationStrategy.First,
             "average" => AggregationStrategy.Average,

@@ -94,6 +94,31 @@ public class PipelineBehaviourTests
     }
 
     [Fact]
+    public void TokenClassificationStrideWithoutAggregationMergesTokenWindows()
+    {
+        // Hugging Face refuses stride only for an explicit aggregation_strategy="none"; with none given, the windows run
+        // token by token (aggregation NONE in postprocess) and aggregate_overlapping_entities keeps, of the tokens two
+        // windows share (same start and length), the one with the higher score.
+        var tok = Tok();
+        tok.ModelMaxLength = 16;
+        using var p = new TokenClassificationPipeline(Model("token_classification"), tok);
+        string text = string.Join(" ", Enumerable.Repeat("Universit\u00e9 d'\u00c9tat du Colorado, Tapez CTRL-W pour sauter.", 4));
+        var got = p.Recognize(text, ignoreLabels: [], stride: 4);
+        tok.ModelMaxLength = null;
+        var whole = tok.Encode(text);
+        var expected = Enumerable.Range(0, whole.Length).Where(j => whole.SpecialTokensMask[j] == 0).Select(j => whole.Offsets[j]).ToList();
+        Assert.Equal(expected, got.Select(e => (e.Start, e.End)).ToList());
+        Assert.All(got, e => Assert.NotNull(e.Entity));
+        Assert.All(got, e => Assert.NotNull(e.Index));
+        tok.ModelMaxLength = 16;
+        var json = p.Run(JsonValue.Create(text), new JsonObject { ["stride"] = 4, ["ignore_labels"] = new JsonArray() })!.AsArray();
+        Assert.Equal(got.Count, json.Count);
+        Assert.Equal(["entity", "score", "index", "word", "start", "end"], json[0]!.AsObject().Select(kv => kv.Key).ToArray());
+        var explicitNone = Assert.Throws<ArgumentException>(() => p.Run(JsonValue.Create(text), new JsonObject { ["stride"] = 4, ["aggregation_strategy"] = "none" }));
+        Assert.Contains("aggregation_strategy", explicitNone.Message);
+    }
+
+    [Fact]
     public void FeatureExtractionShapesAndPooling()
     {
         var tok = Tok();
