@@ -32,7 +32,7 @@ internal static class PipelineCommand
         var tokenizer = Opt.Create<string>("--tokenizer", "Tokenizer folder; defaults to --model.").WithHelpName("DIR");
         var input = Opt.Create<string>("--input", "A JSON array of inputs: strings; {\"text\", \"text_pair\"} objects for text-classification; {\"question\", \"context\"} objects for question-answering.").WithHelpName("FILE.json");
         var topK = Opt.Create<string>("--top_k", "How many results: fill-mask (5), text-classification (the best label; all for every label), question-answering (1).").WithHelpName("N|all");
-        var targets = Opt.Create<string>("--targets", "fill-mask: restrict the proposals to these words (comma-separated).").WithHelpName("A,B");
+        var targets = Opt.Create<string>("--targets", "fill-mask: restrict the proposals to these words (split at commas only: a leading space is kept and selects the word-initial BPE token, as \" Paris\" in Python).").WithHelpName("A,B");
         var function = Opt.Choice("--function_to_apply", "text-classification: the score function (default from the model's problem type and labels).", ["softmax", "sigmoid", "none"]);
         var aggregation = Opt.Choice("--aggregation_strategy", "token-classification: how sub-word predictions are grouped.", ["none", "simple", "first", "average", "max"]);
         var ignoreLabels = Opt.Create<string>("--ignore_labels", "token-classification: labels left out of the output (default O).").WithHelpName("L,...");
@@ -74,7 +74,7 @@ internal static class PipelineCommand
                 parameters["top_k"] = k == "all" ? null
                     : int.TryParse(k, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int n) && n > 0 ? n
                     : throw new CliUsageException($"--top_k must be a positive integer or all, not '{k}'");
-            if (p.GetValue(targets) is { } t) parameters["targets"] = List(t);
+            if (p.GetValue(targets) is { } t) parameters["targets"] = List(t, trim: false);
             if (p.GetValue(function) is { } f) parameters["function_to_apply"] = f;
             if (p.GetValue(aggregation) is { } a) parameters["aggregation_strategy"] = a;
             if (p.GetValue(ignoreLabels) is { } il) parameters["ignore_labels"] = List(il);
@@ -101,8 +101,13 @@ internal static class PipelineCommand
         return command;
     }
 
-    private static JsonArray List(string commaSeparated) =>
-        new([.. commaSeparated.Split(',').Select(x => x.Trim()).Where(x => x.Length > 0).Select(x => (JsonNode?)JsonValue.Create(x))]);
+    /// <summary>
+    /// A comma-separated flag as a list, empty items dropped. Labels are stripped (zero-shot's own
+    /// <c>label.strip() for label in labels.split(",")</c>); fill-mask targets are not, since " Paris" and "Paris" are
+    /// different BPE tokens.
+    /// </summary>
+    private static JsonArray List(string commaSeparated, bool trim = true) =>
+        new([.. commaSeparated.Split(',').Select(x => trim ? x.Trim() : x).Where(x => x.Trim().Length > 0).Select(x => (JsonNode?)JsonValue.Create(x))]);
 
     private static JsonArray ReadInputs(string path)
     {

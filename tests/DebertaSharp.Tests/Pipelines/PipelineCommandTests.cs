@@ -66,6 +66,12 @@ public sealed class PipelineCommandTests
         (code, _, stderr) = Run("fill-mask", "--model", model, "--tokenizer", tok, "a [MASK]", "--top_k", "all");
         Assert.Equal(2, code);
         Assert.Contains("--top_k all", stderr);
+        // --targets splits at commas only: " Paris" keeps its space, so (not being a vocabulary entry) it is tokenized to
+        // "ĠParis" as Hugging Face does with targets=[" Paris"]; "Ġsale" is an entry as it stands.
+        (code, stdout, stderr) = Run("fill-mask", "--model", model, "--tokenizer", tok, "The capital of France is [MASK].", "--targets", "Ġsale, Paris");
+        Assert.True(code == 0, stderr);
+        var strs = JsonNode.Parse(stdout.Trim())!.AsArray().Select(x => (string)x!["token_str"]!).Order().ToArray();
+        Assert.Equal([" Paris", " sale"], strs);
         using var tmp = TestPaths.TempDir();
         File.WriteAllText(tmp["bad.json"], "[\"a [MASK]\",");
         (code, _, stderr) = Run("fill-mask", "--model", model, "--tokenizer", tok, "--input", tmp["bad.json"]);
