@@ -12,7 +12,10 @@ namespace DebertaSharp.Benchmarks;
 /// <c>forward</c>: times <see cref="DebertaModel"/> at microsoft/deberta-base's shape (random weights, fp32, no grad)
 /// against ONNX Runtime on the anchor graph (anchors/deberta_base_graph.onnx, Hugging Face's DebertaModel exported
 /// with the same configuration), in the same process, with the same thread count, interleaved per shape.
-/// Prints <c>&lt;B&gt;x&lt;S&gt; debertasharp_ms=&lt;median&gt; ort_ms=&lt;median&gt; ratio=&lt;debertasharp/ort&gt;</c> per shape, then peak memory.
+/// Prints the CPU's speed flags, then <c>&lt;B&gt;x&lt;S&gt; debertasharp_ms=&lt;median&gt; ort_ms=&lt;median&gt; ratio=&lt;debertasharp/ort&gt;</c>
+/// per shape (ONNX Runtime always in fp32; with <c>--dtype bfloat16</c> DebertaSharp runs bf16 weights and adds
+/// <c>max_abs_diff_vs_fp32=&lt;x&gt;</c>, its last hidden state against the same model in fp32), then
+/// <c>DebertaForMaskedLM 8x128 debertasharp_ms=&lt;median&gt;</c> (its 50k-wide output layer included), then peak memory.
 /// </summary>
 internal static class ForwardBenchmark
 {
@@ -22,7 +25,8 @@ internal static class ForwardBenchmark
     {
         string shapesArg = "1x128,8x128,32x128,1x512";
         int threads = 2, runs = 8, largeRuns = 3;
-        bool skipOrt = false;
+        bool skipOrt = false, mlm = true;
+        var dtype = ScalarType.Float32;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -32,8 +36,12 @@ internal static class ForwardBenchmark
                 case "--runs": runs = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--large-runs": largeRuns = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--skip-ort": skipOrt = true; break;
+                case "--skip-mlm": mlm = false; break;
+                case "--dtype" when i + 1 < args.Length && args[i + 1] is "float32" or "bfloat16":
+                    dtype = args[++i] == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32;
+                    break;
                 default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}'; usage: forward [--shapes BxS,...] [--threads N] [--runs N] [--large-runs N] [--skip-ort]");
+                    Console.Error.WriteLine($"unknown argument '{args[i]}'; usage: forward [--shapes BxS,...] [--threads N] [--runs N] [--large-runs N] [--dtype float32|bfloat16] [--skip-ort] [--skip-mlm]");
                     return 2;
             }
         }
@@ -46,10 +54,18 @@ internal static class ForwardBenchmark
         torch.set_num_threads(threads);
         torch.set_num_interop_threads(1);
         torch.manual_seed(0);
-        Console.WriteLine($"# DebertaModel (microsoft/deberta-base shape, random weights, fp32, no grad) vs ONNX Runtime {OrtVersion()}; threads={threads}; median of {runs} runs ({largeRuns} where B*S >= 4096) after one warm-up; {RuntimeInformation.OSArchitecture}, {Environment.ProcessorCount} cores");
+        string flags = BenchSupport.CpuFlagsLine();
+        Console.WriteLine(flags);
+        string dtypeName = dtype == ScalarType.BFloat16 ? "bfloat16" : "float32";
+        Console.WriteLine($"# DebertaModel (microsoft/deberta-base shape, random weights, {dtypeName}, no grad) vs ONNX Runtime {OrtVersion()} (float32); threads={threads}; median of {runs} runs ({largeRuns} where B*S >= 4096) after one warm-up; {RuntimeInformation.OSArchitecture}, {Environment.ProcessorCount} cores");
+        if (dtype == ScalarType.BFloat16 && !(flags.Contains("avx512_bf16", StringComparison.Ordinal) || flags.Contains("amx_bf16", StringComparison.Ordinal)))
+            Console.WriteLine("# this CPU has neither avx512_bf16 nor amx_bf16: LibTorch emulates bf16 products, expect bf16 to be slower than fp32");
 
-        using var model = new DebertaModel(DebertaConfig.Base);
-        model.eval();
+        using var fp32Model = new DebertaModel(DebertaConfig.Base);
+        fp32Model.eval();
+        // The timed model: the fp32 one, or a bf16 copy of it (the fp32 one stays as the accuracy reference).
+        using var bf16Model = dtype == ScalarType.BFloat16 ? CastCopy(fp32Model, dtype) : null;
+        var model = bf16Model ?? fp32Model;
         using var session = skipOrt ? null : CreateOrtSession(threads);
 
         double oursPeak = 0, ortPeak = 0;
@@ -88,10 +104,48 @@ internal static class ForwardBenchmark
                 ortPeak = Math.Max(ortPeak, BenchSupport.PeakRssMb());
                 ortPart = $"ort_ms={ort.ToString("F1", CultureInfo.InvariantCulture)} ratio={(ours / ort).ToString("F3", CultureInfo.InvariantCulture)}";
             }
-            Console.WriteLine($"{b}x{s} debertasharp_ms={ours.ToString("F1", CultureInfo.InvariantCulture)} {ortPart}");
+            string diffPart = "";
+            if (bf16Model is not null)
+            {
+                using var scope = torch.NewDisposeScope();
+                using var noGrad = torch.no_grad();
+                var inputIds = torch.tensor(ids, new long[] { b, s }, dtype: ScalarType.Int64);
+                var mask = torch.ones(b, s, dtype: ScalarType.Int64);
+                var reference = fp32Model.Forward(inputIds, mask).LastHiddenState;
+                var low = bf16Model.Forward(inputIds, mask).LastHiddenState.to(ScalarType.Float32);
+                diffPart = " max_abs_diff_vs_fp32=" + (low - reference).abs().max().item<float>().ToString("G3", CultureInfo.InvariantCulture);
+            }
+            Console.WriteLine($"{b}x{s} debertasharp_ms={ours.ToString("F1", CultureInfo.InvariantCulture)} {ortPart}{diffPart}");
+        }
+        if (mlm)
+        {
+            // DebertaForMaskedLM at 8x128: the encoder plus the transform and the [B, S, 50265] decoder product.
+            torch.manual_seed(0);
+            using var mlmModel = new DebertaForMaskedLM(DebertaConfig.Base);
+            mlmModel.eval();
+            if (dtype != ScalarType.Float32) mlmModel.to(dtype);
+            long[] ids = RandomIds(8, 128, seed: 8128);
+            double ms = BenchSupport.Median(TimeRuns(largeRuns, () =>
+            {
+                using var scope = torch.NewDisposeScope();
+                using var noGrad = torch.no_grad();
+                var output = mlmModel.Forward(torch.tensor(ids, new long[] { 8, 128 }, dtype: ScalarType.Int64), torch.ones(8, 128, dtype: ScalarType.Int64));
+                _ = output.Logits.shape;
+            }));
+            Console.WriteLine($"DebertaForMaskedLM 8x128 debertasharp_ms={ms.ToString("F1", CultureInfo.InvariantCulture)}");
         }
         Console.WriteLine($"peak_rss_mb debertasharp={oursPeak:F0} ort={ortPeak:F0} (process peak resident memory while each engine ran; both models are loaded throughout)");
         return 0;
+    }
+
+    /// <summary>A copy of <paramref name="model"/> with its weights cast to <paramref name="dtype"/>.</summary>
+    private static DebertaModel CastCopy(DebertaModel model, ScalarType dtype)
+    {
+        var copy = new DebertaModel(model.Config);
+        copy.load_state_dict(model.state_dict());
+        copy.to(dtype);
+        copy.eval();
+        return copy;
     }
 
     private static long[] RandomIds(int b, int s, int seed)
