@@ -378,14 +378,21 @@ public class TokenizerMiscTests
     {
         var tok = TokenizerFixtures.Fast("mask_lstrip");
         var texts = TokenizerFixtures.Corpus.Select(n => (string)n!).ToArray();
-        var opts = new EncodeOptions { Padding = PaddingStrategy.Longest, Truncation = TruncationStrategy.LongestFirst, MaxLength = 64 };
-        var seq = tok.EncodeBatch(texts, opts);
-        var par = tok.EncodeBatchParallel(texts, opts);
-        for (int i = 0; i < texts.Length; i++)
+        // Padded (finished after all workers) and unpadded (finished on the workers) batches.
+        foreach (var opts in new[] { new EncodeOptions { Padding = PaddingStrategy.Longest, Truncation = TruncationStrategy.LongestFirst, MaxLength = 64 }, new EncodeOptions() })
         {
-            Assert.Equal(seq[i].Ids, par[i].Ids);
-            Assert.Equal(seq[i].Offsets, par[i].Offsets);
-            Assert.Equal(seq[i].AttentionMask, par[i].AttentionMask);
+            var seq = tok.EncodeBatch(texts, opts);
+            var par = tok.EncodeBatchParallel(texts, opts);
+            Assert.Equal(texts.Length, par.Encodings.Count);
+            for (int i = 0; i < texts.Length; i++)
+            {
+                Assert.Equal(seq[i].Ids, par[i].Ids);
+                Assert.Equal(seq[i].Tokens, par[i].Tokens);
+                Assert.Equal(seq[i].TypeIds, par[i].TypeIds);
+                Assert.Equal(seq[i].Offsets, par[i].Offsets);
+                Assert.Equal(seq[i].AttentionMask, par[i].AttentionMask);
+                Assert.Equal(seq[i].SpecialTokensMask, par[i].SpecialTokensMask);
+            }
         }
     }
 
