@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using DebertaSharp.Training;
 using Microsoft.Win32.SafeHandles;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -174,9 +175,9 @@ internal static class SafeTensors
                     json.Append(',');
                 }
                 firstMeta = false;
-                AppendJsonString(json, kv.Key);
+                PythonJson.String(json, kv.Key, ensureAscii: false);
                 json.Append(':');
-                AppendJsonString(json, kv.Value ?? throw new ArgumentException($"Metadata value for '{kv.Key}' is null.", nameof(metadata)));
+                PythonJson.String(json, kv.Value ?? throw new ArgumentException($"Metadata value for '{kv.Key}' is null.", nameof(metadata)), ensureAscii: false);
             }
             json.Append('}');
             first = false;
@@ -189,7 +190,7 @@ internal static class SafeTensors
                 json.Append(',');
             }
             first = false;
-            AppendJsonString(json, e.Name);
+            PythonJson.String(json, e.Name, ensureAscii: false);
             json.Append(":{\"dtype\":\"").Append(Dtypes[e.DtypeIndex].Name).Append("\",\"shape\":[");
             json.AppendJoin(',', e.Shape.Select(d => d.ToString(CultureInfo.InvariantCulture)));
             json.Append("],\"data_offsets\":[").Append(offset.ToString(CultureInfo.InvariantCulture)).Append(',');
@@ -236,36 +237,6 @@ internal static class SafeTensors
                 cpu.Dispose();
             }
         }
-    }
-
-    // serde_json's escaping: quote, backslash and control characters; everything else verbatim (UTF-8).
-    private static void AppendJsonString(StringBuilder sb, string s)
-    {
-        sb.Append('"');
-        foreach (char c in s)
-        {
-            switch (c)
-            {
-                case '"': sb.Append("\\\""); break;
-                case '\\': sb.Append("\\\\"); break;
-                case '\b': sb.Append("\\b"); break;
-                case '\f': sb.Append("\\f"); break;
-                case '\n': sb.Append("\\n"); break;
-                case '\r': sb.Append("\\r"); break;
-                case '\t': sb.Append("\\t"); break;
-                default:
-                    if (c < 0x20)
-                    {
-                        sb.Append("\\u00").Append(((int)c).ToString("x2", CultureInfo.InvariantCulture));
-                    }
-                    else
-                    {
-                        sb.Append(c);
-                    }
-                    break;
-            }
-        }
-        sb.Append('"');
     }
 
     private static void EnsureLittleEndian()

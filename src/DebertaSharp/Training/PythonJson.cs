@@ -46,8 +46,13 @@ internal static class PythonJson
         sb.Append(']');
     }
 
-    /// <summary>A string as <c>json.dumps</c> with <c>ensure_ascii=True</c>: short escapes for <c>\" \\ \b \f \n \r \t</c>, <c>\u00XX</c> (lower-case hex) for everything else outside space..tilde.</summary>
-    public static void String(StringBuilder sb, string s)
+    /// <summary>
+    /// A string as <c>json.dumps</c> with <c>ensure_ascii=True</c>: short escapes for <c>\" \\ \b \f \n \r \t</c>,
+    /// <c>\uXXXX</c> (lower-case hex) for everything else outside space..tilde. With <paramref name="ensureAscii"/> false,
+    /// serde_json's escaping (what safetensors headers hold): the same, but only control characters as <c>\u00XX</c>,
+    /// every other character verbatim.
+    /// </summary>
+    public static void String(StringBuilder sb, string s, bool ensureAscii = true)
     {
         sb.Append('"');
         foreach (char c in s)
@@ -63,7 +68,7 @@ internal static class PythonJson
                 case '\t': sb.Append("\\t"); break;
                 default:
                     // UTF-16 code units are what Python writes for code points above U+FFFF (a surrogate pair).
-                    if (c < ' ' || c > '~') sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
+                    if (c < ' ' || (ensureAscii && c > '~')) sb.Append("\\u").Append(((int)c).ToString("x4", CultureInfo.InvariantCulture));
                     else sb.Append(c);
                     break;
             }
