@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using DebertaSharp.Tokenization;
 using TorchSharp;
@@ -102,16 +103,23 @@ internal static class PipelineBatching
                 throw new ArgumentException($"unknown parameter \"{name}\" (known: {string.Join(", ", known)})", name);
     }
 
-    /// <summary>An integer parameter; <paramref name="fallback"/> when absent or null.</summary>
+    /// <summary>An integer parameter (a JSON number with an integral value); null when absent or null.</summary>
+    public static int? GetInt(JsonObject? parameters, string name)
+    {
+        if (parameters is null || !parameters.TryGetPropertyValue(name, out var node) || node is null) return null;
+        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number)
+        {
+            if (v.TryGetValue<int>(out int i)) return i;
+            if (v.TryGetValue<long>(out long l) && l is >= int.MinValue and <= int.MaxValue) return (int)l;
+            if (v.TryGetValue<double>(out double d) && d == Math.Floor(d) && d is >= int.MinValue and <= int.MaxValue) return (int)d;
+        }
+        throw new ArgumentException($"parameter \"{name}\" must be an integer, got {node.ToJsonString()}", name);
+    }
+
+    /// <summary>An integer parameter; <paramref name="fallback"/> when absent or null; below <paramref name="min"/> fails.</summary>
     public static int GetInt(JsonObject? parameters, string name, int fallback, int min = int.MinValue)
     {
-        if (parameters is null || !parameters.TryGetPropertyValue(name, out var node) || node is null) return fallback;
-        int v;
-        try { v = node.GetValue<int>(); }
-        catch (Exception e) when (e is FormatException or InvalidOperationException)
-        {
-            throw new ArgumentException($"parameter \"{name}\" must be an integer", name, e);
-        }
+        int v = GetInt(parameters, name) ?? fallback;
         if (v < min) throw new ArgumentException($"parameter \"{name}\" must be at least {min}", name);
         return v;
     }
@@ -120,16 +128,26 @@ internal static class PipelineBatching
     public static string? GetString(JsonObject? parameters, string name)
     {
         if (parameters is null || !parameters.TryGetPropertyValue(name, out var node) || node is null) return null;
-        if (node is JsonValue v && v.TryGetValue<string>(out var s)) return s;
-        throw new ArgumentException($"parameter \"{name}\" must be a string", name);
+        return AsString(node, $"parameter \"{name}\"", name);
+    }
+
+    /// <summary>A boolean parameter; null when absent or null.</summary>
+    public static bool? GetBool(JsonObject? parameters, string name)
+    {
+        if (parameters is null || !parameters.TryGetPropertyValue(name, out var node) || node is null) return null;
+        if (node is JsonValue v && v.GetValueKind() is JsonValueKind.True or JsonValueKind.False) return v.GetValue<bool>();
+        throw new ArgumentException($"parameter \"{name}\" must be true or false, got {node.ToJsonString()}", name);
     }
 
     /// <summary>A boolean parameter; <paramref name="fallback"/> when absent or null.</summary>
-    public static bool GetBool(JsonObject? parameters, string name, bool fallback)
+    public static bool GetBool(JsonObject? parameters, string name, bool fallback) => GetBool(parameters, name) ?? fallback;
+
+    /// <summary>The string value of <paramref name="node"/>, failing with a message naming <paramref name="what"/> (the
+    /// exception's parameter name <paramref name="field"/>, else <paramref name="what"/>).</summary>
+    public static string AsString(JsonNode? node, string what, string? field = null)
     {
-        if (parameters is null || !parameters.TryGetPropertyValue(name, out var node) || node is null) return fallback;
-        if (node is JsonValue v && v.TryGetValue<bool>(out var b)) return b;
-        throw new ArgumentException($"parameter \"{name}\" must be true or false", name);
+        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.String) return v.GetValue<string>();
+        throw new ArgumentException($"{what} must be a string, got {(node is null ? "null" : node.ToJsonString())}", field ?? what);
     }
 
     /// <summary>A string or list-of-strings parameter (<c>"a,b"</c> is not split); null when absent or null.</summary>

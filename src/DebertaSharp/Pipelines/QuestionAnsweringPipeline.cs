@@ -212,18 +212,18 @@ public sealed class QuestionAnsweringPipeline : Pipeline
 
     private static QuestionAnsweringOptions ParseOptions(JsonObject? p)
     {
-        OtherTaskParameters.RejectUnknown(p, "question-answering", s_known);
+        PipelineBatching.CheckKnown(p, s_known);
         var o = new QuestionAnsweringOptions();
-        int? topK = OtherTaskParameters.Int(p, "top_k") ?? OtherTaskParameters.Int(p, "topk");
+        int? topK = PipelineBatching.GetInt(p, "top_k") ?? PipelineBatching.GetInt(p, "topk");
         if (topK is int k) o = o with { TopK = k };
-        if (OtherTaskParameters.Int(p, "doc_stride") is int ds) o = o with { DocStride = ds };
-        if (OtherTaskParameters.Int(p, "max_answer_len") is int mal) o = o with { MaxAnswerLen = mal };
-        if (OtherTaskParameters.Int(p, "max_seq_len") is int msl) o = o with { MaxSeqLen = msl };
-        if (OtherTaskParameters.Int(p, "max_question_len") is int mql) o = o with { MaxQuestionLen = mql };
-        if (OtherTaskParameters.Bool(p, "handle_impossible_answer") is bool h) o = o with { HandleImpossibleAnswer = h };
-        if (OtherTaskParameters.Bool(p, "align_to_words") is bool a) o = o with { AlignToWords = a };
-        if (OtherTaskParameters.Int(p, "batch_size") is int bs) o = o with { BatchSize = bs };
-        if (OtherTaskParameters.String(p, "padding") is string pad && pad is not ("do_not_pad" or "longest"))
+        if (PipelineBatching.GetInt(p, "doc_stride") is int ds) o = o with { DocStride = ds };
+        if (PipelineBatching.GetInt(p, "max_answer_len") is int mal) o = o with { MaxAnswerLen = mal };
+        if (PipelineBatching.GetInt(p, "max_seq_len") is int msl) o = o with { MaxSeqLen = msl };
+        if (PipelineBatching.GetInt(p, "max_question_len") is int mql) o = o with { MaxQuestionLen = mql };
+        if (PipelineBatching.GetBool(p, "handle_impossible_answer") is bool h) o = o with { HandleImpossibleAnswer = h };
+        if (PipelineBatching.GetBool(p, "align_to_words") is bool a) o = o with { AlignToWords = a };
+        if (PipelineBatching.GetInt(p, "batch_size") is int bs) o = o with { BatchSize = bs };
+        if (PipelineBatching.GetString(p, "padding") is string pad && pad is not ("do_not_pad" or "longest"))
             throw new ArgumentException($"parameter 'padding' must be do_not_pad or longest, got '{pad}'", "padding");
         return o;
     }
@@ -243,7 +243,7 @@ public sealed class QuestionAnsweringPipeline : Pipeline
             if (!obj.TryGetPropertyValue(key, out var v))
                 throw new ArgumentException($"{what}: you need to provide a dictionary with keys {{question:..., context:...}} ('{key}' is missing)", $"{what}.{key}");
             if (v is null) throw new ArgumentException($"{what}: `{key}` cannot be None", $"{what}.{key}");
-            return OtherTaskParameters.AsString(v, $"{what}.{key}");
+            return PipelineBatching.AsString(v, $"{what}.{key}");
         }
     }
 

@@ -148,20 +148,20 @@ public sealed class ZeroShotClassificationPipeline : Pipeline
     public override JsonNode? Run(JsonNode inputs, JsonObject? parameters = null)
     {
         ArgumentNullException.ThrowIfNull(inputs);
-        OtherTaskParameters.RejectUnknown(parameters, Task, s_known);
+        PipelineBatching.CheckKnown(parameters, s_known);
         var labels = ParseLabels(parameters);
-        string template = OtherTaskParameters.String(parameters, "hypothesis_template") ?? DefaultHypothesisTemplate;
-        bool multiLabel = OtherTaskParameters.Bool(parameters, "multi_label") ?? OtherTaskParameters.Bool(parameters, "multi_class") ?? false;
-        int batchSize = OtherTaskParameters.Int(parameters, "batch_size") ?? 8;
+        string template = PipelineBatching.GetString(parameters, "hypothesis_template") ?? DefaultHypothesisTemplate;
+        bool multiLabel = PipelineBatching.GetBool(parameters, "multi_label") ?? PipelineBatching.GetBool(parameters, "multi_class") ?? false;
+        int batchSize = PipelineBatching.GetInt(parameters, "batch_size") ?? 8;
         if (inputs is JsonArray array)
         {
-            var seqs = array.Select((x, k) => OtherTaskParameters.AsString(x, $"inputs[{k}]")).ToList();
+            var seqs = array.Select((x, k) => PipelineBatching.AsString(x, $"inputs[{k}]")).ToList();
             var all = Classify(seqs, labels, template, multiLabel, batchSize);
             var result = new JsonArray();
             foreach (var r in all) result.Add(ToJson(r));
             return result;
         }
-        return ToJson(Classify([OtherTaskParameters.AsString(inputs, "inputs")], labels, template, multiLabel, batchSize)[0]);
+        return ToJson(Classify([PipelineBatching.AsString(inputs, "inputs")], labels, template, multiLabel, batchSize)[0]);
     }
 
     /// <summary>Hugging Face's dict: <c>sequence</c>, <c>labels</c>, <c>scores</c>.</summary>
@@ -183,7 +183,7 @@ public sealed class ZeroShotClassificationPipeline : Pipeline
         if (parameters is null || !parameters.TryGetPropertyValue("candidate_labels", out var node) || node is null)
             throw new ArgumentException("zero-shot-classification needs the parameter 'candidate_labels' (a list of labels or a comma-separated string)", "candidate_labels");
         if (node is JsonValue v && v.GetValueKind() == JsonValueKind.String) return SplitLabels(v.GetValue<string>());
-        if (node is JsonArray arr) return [.. arr.Select((x, k) => OtherTaskParameters.AsString(x, $"candidate_labels[{k}]"))];
+        if (node is JsonArray arr) return [.. arr.Select((x, k) => PipelineBatching.AsString(x, $"candidate_labels[{k}]"))];
         throw new ArgumentException($"parameter 'candidate_labels' must be a list of strings or a comma-separated string, got {node.ToJsonString()}", "candidate_labels");
     }
 
