@@ -14,6 +14,19 @@ internal static class BenchSupport
         try { File.WriteAllText("/proc/self/clear_refs", "5"); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
+    /// <summary>The process's minor page faults so far (field 10 of /proc/self/stat); 0 where it is not readable.</summary>
+    public static long MinorFaults()
+    {
+        try
+        {
+            string stat = File.ReadAllText("/proc/self/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return long.Parse(fields[7], CultureInfo.InvariantCulture);   // minflt is field 10; fields[0] is field 3
+        }
+        catch (IOException) { return 0; }
+        catch (UnauthorizedAccessException) { return 0; }
+    }
+
     /// <summary>The process's peak resident memory (VmHWM) in MiB; the current working set where /proc is not readable.</summary>
     public static double PeakRssMb()
     {

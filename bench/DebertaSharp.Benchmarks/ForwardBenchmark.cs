@@ -75,6 +75,7 @@ internal static class ForwardBenchmark
             long[] ids = RandomIds(b, s, seed: b * 1000 + s);
 
             BenchSupport.ResetPeakRss();
+            long faults0 = BenchSupport.MinorFaults();
             double ours = BenchSupport.Median(TimeRuns(n, () =>
             {
                 using var scope = torch.NewDisposeScope();
@@ -85,11 +86,14 @@ internal static class ForwardBenchmark
                 _ = output.LastHiddenState.shape; // the forward is synchronous on CPU
             }));
             oursPeak = Math.Max(oursPeak, BenchSupport.PeakRssMb());
+            double oursFaults = (BenchSupport.MinorFaults() - faults0) / (double)(n + 1);
+            double ortFaults = double.NaN;
 
             string ortPart = "ort_ms=skipped ratio=n/a";
             if (session is not null)
             {
                 BenchSupport.ResetPeakRss();
+                long ortFaults0 = BenchSupport.MinorFaults();
                 double ort = BenchSupport.Median(TimeRuns(n, () =>
                 {
                     var idsT = new DenseTensor<long>(ids, new[] { b, s });
@@ -102,6 +106,7 @@ internal static class ForwardBenchmark
                     _ = results.First().AsTensor<float>().Length;
                 }));
                 ortPeak = Math.Max(ortPeak, BenchSupport.PeakRssMb());
+                ortFaults = (BenchSupport.MinorFaults() - ortFaults0) / (double)(n + 1);
                 ortPart = $"ort_ms={ort.ToString("F1", CultureInfo.InvariantCulture)} ratio={(ours / ort).ToString("F3", CultureInfo.InvariantCulture)}";
             }
             string diffPart = "";
@@ -116,6 +121,7 @@ internal static class ForwardBenchmark
                 diffPart = " max_abs_diff_vs_fp32=" + (low - reference).abs().max().item<float>().ToString("G3", CultureInfo.InvariantCulture);
             }
             Console.WriteLine($"{b}x{s} debertasharp_ms={ours.ToString("F1", CultureInfo.InvariantCulture)} {ortPart}{diffPart}");
+            Console.WriteLine(FormattableString.Invariant($"# {b}x{s} minor page faults per forward: debertasharp={oursFaults:F0} ort={ortFaults:F0}"));
         }
         if (mlm)
         {
