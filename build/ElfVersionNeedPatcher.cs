@@ -61,13 +61,19 @@ namespace DebertaSharp.Build
             return result;
         }
 
-        /// <summary>The GLIBCXX version strings that the first libstdc++ found on this system defines, or null if none is found.</summary>
+        /// <summary>
+        /// The GLIBCXX (and CXXABI) version strings that the first libstdc++ found on this system defines, or null if
+        /// none is found.
+        /// </summary>
         public static HashSet<string>? SystemGlibcxxVersions()
         {
             foreach (string p in SystemLibStdCxxPaths)
             {
                 if (!File.Exists(p)) continue;
-                return ScanVersionStrings(File.ReadAllBytes(p), "GLIBCXX_");
+                byte[] data = File.ReadAllBytes(p);
+                var set = ScanVersionStrings(data, "GLIBCXX_");
+                set.UnionWith(ScanVersionStrings(data, "CXXABI_"));   // else every CXXABI need would be marked weak too
+                return set;
             }
             return null;
         }
@@ -173,18 +179,30 @@ namespace DebertaSharp.Build
         [Microsoft.Build.Framework.Required]
         public string Directory { get; set; } = "";
 
+        /// <summary>
+        /// Versions (semicolon-separated) to mark weak whatever this machine's libstdc++ has: for output that runs on
+        /// other machines (the dotnet tool package, packed once, installed on Debian 12 or elsewhere). Empty: only
+        /// what this machine lacks.
+        /// </summary>
+        public string WeakVersions { get; set; } = "";
+
         public override bool Execute()
         {
             if (!System.Runtime.InteropServices.RuntimeInformation.IsOSPlatform(System.Runtime.InteropServices.OSPlatform.Linux) || !System.IO.Directory.Exists(Directory)) return true;
+            var weak = new HashSet<string>(WeakVersions.Split(new[] { ';' }, StringSplitOptions.RemoveEmptyEntries), StringComparer.Ordinal);
             var available = ElfVersionNeedPatcher.SystemGlibcxxVersions();
-            if (available == null)
+            if (available == null && weak.Count == 0)
             {
                 Log.LogMessage(Microsoft.Build.Framework.MessageImportance.Low, "No system libstdc++ found; LibTorchSharp left as is.");
                 return true;
             }
             foreach (string lib in System.IO.Directory.EnumerateFiles(Directory, "libLibTorchSharp.so", SearchOption.AllDirectories))
             {
-                var r = ElfVersionNeedPatcher.Patch(lib, available);
+                // Without a system libstdc++ (packing elsewhere), every need counts as met except the ones named.
+                var met = available != null ? new HashSet<string>(available, StringComparer.Ordinal)
+                    : new HashSet<string>(ElfVersionNeedPatcher.ReadVersionNeeds(lib).ConvertAll(n => n.Version), StringComparer.Ordinal);
+                met.ExceptWith(weak);
+                var r = ElfVersionNeedPatcher.Patch(lib, met);
                 Log.LogMessage(Microsoft.Build.Framework.MessageImportance.Normal, $"TorchSharp native fix: {lib}: {r}");
             }
             return true;
