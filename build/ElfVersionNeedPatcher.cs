@@ -105,6 +105,21 @@ namespace DebertaSharp.Build
             return ElfPatchResult.Patched;
         }
 
+        /// <summary>
+        /// The versions to treat as available when patching a library with <paramref name="needs"/>: the system's
+        /// (<paramref name="system"/>; when null, for want of a libstdc++ to ask, every need counts as met), less
+        /// <paramref name="alwaysWeak"/>, the versions to mark weak whatever the system has (for output that runs on
+        /// other machines).
+        /// </summary>
+        public static HashSet<string> AvailableVersions(ISet<string>? system, IEnumerable<VersionNeed> needs, IEnumerable<string> alwaysWeak)
+        {
+            var met = new HashSet<string>(StringComparer.Ordinal);
+            if (system != null) met.UnionWith(system);
+            else foreach (var n in needs) met.Add(n.Version);
+            met.ExceptWith(alwaysWeak);
+            return met;
+        }
+
         private static HashSet<string> ScanVersionStrings(byte[] data, string prefix)
         {
             var set = new HashSet<string>(StringComparer.Ordinal);
@@ -198,10 +213,7 @@ namespace DebertaSharp.Build
             }
             foreach (string lib in System.IO.Directory.EnumerateFiles(Directory, "libLibTorchSharp.so", SearchOption.AllDirectories))
             {
-                // Without a system libstdc++ (packing elsewhere), every need counts as met except the ones named.
-                var met = available != null ? new HashSet<string>(available, StringComparer.Ordinal)
-                    : new HashSet<string>(ElfVersionNeedPatcher.ReadVersionNeeds(lib).ConvertAll(n => n.Version), StringComparer.Ordinal);
-                met.ExceptWith(weak);
+                var met = ElfVersionNeedPatcher.AvailableVersions(available, ElfVersionNeedPatcher.ReadVersionNeeds(lib), weak);
                 var r = ElfVersionNeedPatcher.Patch(lib, met);
                 Log.LogMessage(Microsoft.Build.Framework.MessageImportance.Normal, $"TorchSharp native fix: {lib}: {r}");
             }

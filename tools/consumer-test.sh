@@ -137,6 +137,13 @@ quiet "$work/tool.log" dotnet tool install --tool-path "$work/tool" --add-source
 tail -n 1 "$work/tool.log"
 echo "installed in $((SECONDS - start)) s"
 deberta="$work/tool/deberta"
+tool_lib=$(find "$work/tool/.store" -name libLibTorchSharp.so | head -n 1)
+[ -n "$tool_lib" ] || fail "the installed tool has no libLibTorchSharp.so"
+if command -v readelf >/dev/null; then
+  readelf -V "$tool_lib" >"$work/readelf.txt"
+  grep -q 'GLIBCXX_3\.4\.32 *Flags: WEAK' "$work/readelf.txt" || fail "$tool_lib: GLIBCXX_3.4.32 is not weak"
+  echo "the tool's libLibTorchSharp.so: GLIBCXX_3.4.32 weak (fixed at pack time)"
+fi
 
 step "deberta --help"
 help=$("$deberta" --help) || fail "deberta --help failed"
