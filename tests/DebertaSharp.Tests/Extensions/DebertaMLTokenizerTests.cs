@@ -69,6 +69,10 @@ public class DebertaMLTokenizerTests
         Assert.Equal(all[2].Offset.End.Value, consumed);
         Assert.Equal(all.Count, ml.EncodeToIds(text, 1000, out _, out consumed).Count);
         Assert.Equal(text.Length, consumed);
+        Assert.Equal(all[2].Offset.End.Value, ml.GetIndexByTokenCount(text, 3, out _, out int count));
+        Assert.Equal(3, count);
+        Assert.Equal(all[^3].Offset.Start.Value, ml.GetIndexByTokenCountFromEnd(text, 3, out _, out count));
+        Assert.Equal(3, count);
     }
 
     [Fact]
