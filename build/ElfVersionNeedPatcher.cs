@@ -61,13 +61,19 @@ namespace DebertaSharp.Build
             return result;
         }
 
-        /// <summary>The GLIBCXX version strings that the first libstdc++ found on this system defines, or null if none is found.</summary>
+        /// <summary>
+        /// The GLIBCXX (and CXXABI) version strings that the first libstdc++ found on this system defines, or null if
+        /// none is found.
+        /// </summary>
         public static HashSet<string>? SystemGlibcxxVersions()
         {
             foreach (string p in SystemLibStdCxxPaths)
             {
                 if (!File.Exists(p)) continue;
-                return ScanVersionStrings(File.ReadAllBytes(p), "GLIBCXX_");
+                byte[] data = File.ReadAllBytes(p);
+                var set = ScanVersionStrings(data, "GLIBCXX_");
+                set.UnionWith(ScanVersionStrings(data, "CXXABI_"));   // else every CXXABI need would be marked weak too
+                return set;
             }
             return null;
         }
@@ -97,6 +103,21 @@ namespace DebertaSharp.Build
             File.WriteAllBytes(tmp, data);
             File.Replace(tmp, path, null);
             return ElfPatchResult.Patched;
+        }
+
+        /// <summary>
+        /// The versions to treat as available when patching a library with <paramref name="needs"/>: the system's
+        /// (<paramref name="system"/>; when null, for want of a libstdc++ to ask, every need counts as met), less
+        /// <paramref name="alwaysWeak"/>, the versions to mark weak whatever the system has (for output that runs on
+        /// other machines).
+        /// </summary>
+        public static HashSet<string> AvailableVersions(ISet<string>? system, IEnumerable<VersionNeed> needs, IEnumerable<string> alwaysWeak)
+        {
+            var met = new HashSet<string>(StringComparer.Ordinal);
+            if (system != null) met.UnionWith(system);
+            else foreach (var n in needs) met.Add(n.Version);
+            met.ExceptWith(alwaysWeak);
+            return met;
         }
 
         private static HashSet<string> ScanVersionStrings(byte[] data, string prefix)
@@ -173,18 +194,27 @@ namespace DebertaSharp.Build
         [Microsoft.Build.Framework.Required]
         public string Directory { get; set; } = "";
 
+        /// <summary>
+        /// Versions (semicolon-separated) to mark weak whatever this machine's libstdc++ has: for output that runs on
+        /// other machines (the dotnet tool package, packed once, installed on Debian 12 or elsewhere). Empty: only
+        /// what this machine lacks.
+        /// </summary>
+        public string WeakVersions { get; set; } = "";
+
         public override bool Execute()
         {
             if (!System.Runtime.InteropServices.RuntimeInformation.IsOSPlatform(System.Runtime.InteropServices.OSPlatform.Linux) || !System.IO.Directory.Exists(Directory)) return true;
+            var weak = new HashSet<string>(WeakVersions.Split(new[] { ';' }, StringSplitOptions.RemoveEmptyEntries), StringComparer.Ordinal);
             var available = ElfVersionNeedPatcher.SystemGlibcxxVersions();
-            if (available == null)
+            if (available == null && weak.Count == 0)
             {
                 Log.LogMessage(Microsoft.Build.Framework.MessageImportance.Low, "No system libstdc++ found; LibTorchSharp left as is.");
                 return true;
             }
             foreach (string lib in System.IO.Directory.EnumerateFiles(Directory, "libLibTorchSharp.so", SearchOption.AllDirectories))
             {
-                var r = ElfVersionNeedPatcher.Patch(lib, available);
+                var met = ElfVersionNeedPatcher.AvailableVersions(available, ElfVersionNeedPatcher.ReadVersionNeeds(lib), weak);
+                var r = ElfVersionNeedPatcher.Patch(lib, met);
                 Log.LogMessage(Microsoft.Build.Framework.MessageImportance.Normal, $"TorchSharp native fix: {lib}: {r}");
             }
             return true;

@@ -1,5 +1,6 @@
 using DebertaSharp.Modeling;
 using DebertaSharp.Serialization;
+using Microsoft.Extensions.Logging;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -14,6 +15,10 @@ public sealed record PretrainedLoadOptions
 
     /// <summary>Receives one line per loading decision (files read, head chosen, weights initialised, keys ignored).</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>Receives the same loading decisions as <see cref="Log"/>, as Information, or Warning for weights newly
+    /// initialised, missing or ignored (what Hugging Face's loader warns about); null for none.</summary>
+    public ILogger? Logger { get; init; }
 }
 
 /// <summary>What <see cref="DebertaPreTrainedModel.FromPretrained"/> did.</summary>

@@ -1,4 +1,5 @@
 using DebertaSharp.Serialization;
+using Microsoft.Extensions.Logging;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -13,10 +14,11 @@ internal static class PretrainedLoader
         Device? device, PretrainedLoadOptions options)
     {
         var messages = new List<string>();
-        void Log(string line)
+        void Log(string line, LogLevel level = LogLevel.Information)
         {
             messages.Add(line);
             options.Log?.Invoke(line);
+            options.Logger?.Log(level, "{Checkpoint}: {Decision}", dir, line);
         }
 
         using var loaded = CheckpointFiles.Load(dir);
@@ -91,9 +93,9 @@ internal static class PretrainedLoader
             }
             if (device is not null) model.to(device);
 
-            if (headMissing.Count > 0) Log($"newly initialised head weights: {string.Join(", ", headMissing)}");
-            if (bodyMissing.Count > 0) Log($"missing encoder weights left initialised: {string.Join(", ", bodyMissing)}");
-            if (unexpected.Count > 0) Log($"unexpected checkpoint keys ignored: {string.Join(", ", unexpected)}");
+            if (headMissing.Count > 0) Log($"newly initialised head weights: {string.Join(", ", headMissing)}", LogLevel.Warning);
+            if (bodyMissing.Count > 0) Log($"missing encoder weights left initialised: {string.Join(", ", bodyMissing)}", LogLevel.Warning);
+            if (unexpected.Count > 0) Log($"unexpected checkpoint keys ignored: {string.Join(", ", unexpected)}", LogLevel.Warning);
             if (ignored.Count > 0) Log($"checkpoint keys dropped on purpose: {string.Join(", ", ignored)}");
             Log($"dtype: checkpoint {ckptDtype}, model {modelDtype}");
 

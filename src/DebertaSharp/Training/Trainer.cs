@@ -83,7 +83,7 @@ public sealed class Trainer : IDisposable
     /// <param name="evalDataset">Evaluation features (needed by <see cref="Evaluate"/> without an argument and by evaluation during training).</param>
     /// <param name="tokenizer">Saved with every checkpoint and the final model when given.</param>
     /// <param name="computeMetrics">Computes task metrics from predictions (Hugging Face's <c>compute_metrics</c>); keys without prefix.</param>
-    /// <param name="logger">Receives Hugging Face's informational lines (run summary, checkpoints).</param>
+    /// <param name="logger">Receives Hugging Face's informational lines (run summary, checkpoints), and each log-history entry at Debug.</param>
     public Trainer(DebertaPreTrainedModel model, TrainingArguments args, DataCollator collator,
         IReadOnlyList<TrainingFeature>? trainDataset = null, IReadOnlyList<TrainingFeature>? evalDataset = null,
         DebertaTokenizerBase? tokenizer = null, Func<EvalPrediction, IReadOnlyDictionary<string, double>>? computeMetrics = null,
@@ -501,6 +501,7 @@ public sealed class Trainer : IDisposable
         if (State.Epoch is double e) entry["epoch"] = e;
         entry["step"] = State.GlobalStep;
         State.LogHistory.Add(entry);
+        _logger?.LogDebug("{Log}", entry.ToJsonString());   // Debug: the CLI prints Logged entries itself
         Logged?.Invoke(entry);
     }
 
