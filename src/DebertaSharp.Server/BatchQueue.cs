@@ -44,6 +44,8 @@ internal sealed class BatchQueue : IDisposable
     private readonly SemaphoreSlim _signal = new(0);
     private readonly CancellationTokenSource _stop = new();
     private readonly Thread _worker;
+    private long _freeSince;        // when the last pipeline run ended (Stopwatch ticks); worker thread only
+    private int _lastBatchInputs;   // how many inputs it had
 
     public BatchQueue(Pipeline pipeline, int maxBatchSize, int maxBatchDelayMs, int maxQueue, ServerMetrics metrics, Action? beforeBatch)
     {
@@ -99,7 +101,13 @@ internal sealed class BatchQueue : IDisposable
                 {
                     int same = 0;
                     foreach (var w in _pending) if (w.Key == first.Value.Key) same += w.Items.Count;
-                    long due = first.Value.EnqueuedAt + _delayTicks - Stopwatch.GetTimestamp();
+                    // The first request waits at most the delay for others to join. When the requests just answered
+                    // would fit beside those waiting, they are probably on their way back (closed-loop clients): the
+                    // wait then counts from when the worker became free, so that they join this batch instead of
+                    // forming a half batch of their own, alternating two half batches.
+                    long start = first.Value.EnqueuedAt;
+                    if (same + _lastBatchInputs <= _maxBatchSize) start = Math.Max(start, _freeSince);
+                    long due = start + _delayTicks - Stopwatch.GetTimestamp();
                     if (same >= _maxBatchSize || due <= 0 || _stop.IsCancellationRequested) batch = Take(first.Value.Key);
                     else wait = due;
                 }
@@ -107,6 +115,8 @@ internal sealed class BatchQueue : IDisposable
             if (batch is not null)
             {
                 Run(batch);
+                _lastBatchInputs = batch.Sum(w => w.Items.Count);
+                _freeSince = Stopwatch.GetTimestamp();
                 continue;
             }
             if (_stop.IsCancellationRequested) return;
