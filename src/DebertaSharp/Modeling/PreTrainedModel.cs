@@ -14,6 +14,13 @@ public sealed record PretrainedLoadOptions
 
     /// <summary>Receives one line per loading decision (files read, head chosen, weights initialised, keys ignored).</summary>
     public Action<string>? Log { get; init; }
+
+    /// <summary>
+    /// Read the TensorFlow checkpoint <c>tf_model.h5</c> (transformers 4.x's <c>from_tf=True</c>): Keras names are
+    /// converted to PyTorch names and Dense kernels transposed. Without it a folder holding only <c>tf_model.h5</c> is an
+    /// error that says so.
+    /// </summary>
+    public bool FromTf { get; init; }
 }
 
 /// <summary>What <see cref="DebertaPreTrainedModel.FromPretrained"/> did.</summary>

@@ -10,7 +10,7 @@ internal static class PretrainedLoader
     private const string Prefix = "deberta.";
 
     public static DebertaPreTrainedModel Load(string dir, DebertaConfig config, DebertaHead head, ScalarType? dtype,
-        Device? device, PretrainedLoadOptions options)
+        Device? device, PretrainedLoadOptions options, LoadedCheckpoint? source = null)
     {
         var messages = new List<string>();
         void Log(string line)
@@ -19,7 +19,10 @@ internal static class PretrainedLoader
             options.Log?.Invoke(line);
         }
 
-        using var loaded = CheckpointFiles.Load(dir);
+        // FromTf: tf_model.h5 (Keras names converted and kernels transposed, as transformers 4.x's from_tf).
+        using var loaded = source ?? (options.FromTf
+            ? TensorFlow.TFCheckpoint.LoadAsStateDict(dir, config, head)
+            : TensorFlow.TFCheckpoint.LoadPyTorchOrExplain(dir));
         var checkpoint = loaded.StateDict;
         var files = loaded.Files;
         foreach (string f in files) Log($"read {f}");
