@@ -152,8 +152,9 @@ internal static class KerasLayout
         long e = config.EffectiveEmbeddingSize, h = config.HiddenSize;
         var list = new List<KerasVariable> { new("deberta/embeddings/word_embeddings/weight:0", [config.VocabSize, e]) };
         if (config.TypeVocabSize > 0) list.Add(new("deberta/embeddings/token_type_embeddings/embeddings:0", [config.TypeVocabSize, e]));
-        // The TF class builds the position table [max_position_embeddings, hidden_size] (the PyTorch one is [.., E]).
-        if (config.PositionBiasedInput) list.Add(new("deberta/embeddings/position_embeddings/embeddings:0", [config.MaxPositionEmbeddings, h]));
+        // The TF class builds the position table [max_position_embeddings, hidden_size], which it cannot add to E-wide
+        // embeddings when embedding_size != hidden_size; [.., E] (the PyTorch shape, the same when E == H) is the working one.
+        if (config.PositionBiasedInput) list.Add(new("deberta/embeddings/position_embeddings/embeddings:0", [config.MaxPositionEmbeddings, e]));
         if (e != h) list.AddRange(Dense("deberta/embeddings/embed_proj", e, h, bias: false));
         list.AddRange(LayerNorm("deberta/embeddings/LayerNorm", h));
         return list;

@@ -140,6 +140,25 @@ public abstract class TFDebertaPreTrainedModel : IDisposable
             .Save(Path.Combine(dir, "config.json"));
     }
 
+    /// <summary>Runs the model on <paramref name="inputs"/> (labels and span positions included); the output type matches <see cref="Head"/>.</summary>
+    /// <param name="inputs">The inputs, as the PyTorch family takes them.</param>
+    /// <param name="training">Dropout on (Keras's <c>training=True</c>).</param>
+    public ModelOutput Call(DebertaInputs inputs, bool training = false)
+    {
+        ArgumentNullException.ThrowIfNull(inputs);
+        var (ids, mask, types, pos, embeds, att, hid) = (inputs.InputIds, inputs.AttentionMask, inputs.TokenTypeIds, inputs.PositionIds,
+            inputs.InputsEmbeds, inputs.OutputAttentions, inputs.OutputHiddenStates);
+        return this switch
+        {
+            TFDebertaModel m => m.Call(ids, mask, types, pos, embeds, att, hid, training),
+            TFDebertaForMaskedLM m => m.Call(ids, mask, types, pos, embeds, att, hid, inputs.Labels, training),
+            TFDebertaForSequenceClassification m => m.Call(ids, mask, types, pos, embeds, att, hid, inputs.Labels, training),
+            TFDebertaForTokenClassification m => m.Call(ids, mask, types, pos, embeds, att, hid, inputs.Labels, training),
+            TFDebertaForQuestionAnswering m => m.Call(ids, mask, types, pos, embeds, att, hid, inputs.StartPositions, inputs.EndPositions, training),
+            _ => throw new InvalidOperationException("unknown TF model class"),
+        };
+    }
+
     /// <summary>Frees the weights.</summary>
     public void Dispose()
     {

@@ -74,7 +74,7 @@ internal static class TFLosses
             var y = labels.dim() == 1 ? labels.unsqueeze(-1) : labels;
             RequireShape(y, logits.dim() == 1 ? [b] : [b, 1], "labels");
             var diff = logits - y.to(logits.dtype);
-            return diff.dim() == 1 ? diff.square() : diff.square().mean([-1]);           // [B]
+            return diff.dim() == 1 ? diff.square() : diff.square().mean(new long[] { -1 });   // [B]: the mean over the one label
         }
         if (labels.dim() != 1 || labels.shape[0] != b)
             throw new ArgumentException(
