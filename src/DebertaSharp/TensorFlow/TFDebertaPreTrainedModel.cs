@@ -206,11 +206,16 @@ public abstract class TFDebertaPreTrainedModel : IDisposable
     {
         var byPt = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var v in KerasLayout.Variables(Config, Head)) byPt.TryAdd(EngineKey(v.PtName), Name + "/" + v.Name);
-        IReadOnlyList<string> Map(IReadOnlyList<string> keys) => keys.Select(k => byPt.GetValueOrDefault(k, k)).ToList();
+        // Unexpected keys come from the file (whatever model it was saved from): their names below the model.
+        var fileNames = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (DebertaHead h in Enum.GetValues<DebertaHead>())
+            foreach (var v in KerasLayout.Variables(Config, h)) fileNames.TryAdd(v.PtName, v.Name);
+        IReadOnlyList<string> Map(IReadOnlyList<string> keys, Dictionary<string, string> names) => keys.Select(k => names.GetValueOrDefault(k, k)).ToList();
         return report with
         {
-            MissingKeys = Map(report.MissingKeys),
-            NewlyInitializedHeadKeys = Map(report.NewlyInitializedHeadKeys),
+            MissingKeys = Map(report.MissingKeys, byPt),
+            NewlyInitializedHeadKeys = Map(report.NewlyInitializedHeadKeys, byPt),
+            UnexpectedKeys = Map(report.UnexpectedKeys, fileNames),
         };
     }
 
