@@ -44,7 +44,7 @@ public sealed class TFDebertaForMaskedLM : TFDebertaPreTrainedModel
     internal TFDebertaForMaskedLM(DebertaPreTrainedModel engine, DebertaConfig config) : base(engine, config) { }
 
     /// <summary>Creates a model with initialised weights.</summary>
-    public TFDebertaForMaskedLM(DebertaConfig config) : this(DebertaPreTrainedModel.Create(config with { Legacy = true }, DebertaHead.MaskedLM), config) { }
+    public TFDebertaForMaskedLM(DebertaConfig config) : this(DebertaPreTrainedModel.Create(EngineConfig(config), DebertaHead.MaskedLM), config) { }
 
     /// <inheritdoc/>
     public override DebertaHead Head => DebertaHead.MaskedLM;

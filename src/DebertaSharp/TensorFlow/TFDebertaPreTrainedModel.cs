@@ -83,7 +83,11 @@ public abstract class TFDebertaPreTrainedModel : IDisposable
             throw new DebertaConfigException(e.Key, e.Detail, configPath, e);
         }
         options ??= new PretrainedLoadOptions();
-        var chosen = head ?? HeadFromArchitectures(config.Architectures) ?? DebertaHead.Base;
+        var chosen = head ?? HeadFromArchitectures(config.Architectures);
+        if (chosen is null && config.Architectures is { Count: > 0 } named)
+            throw new DebertaConfigException("architectures",
+                $"[{string.Join(", ", named.Select(a => $"\"{a}\""))}] names no DeBERTa class (TF or PyTorch); pass the head to choose the model class",
+                configPath);
         bool h5 = fromPt switch
         {
             true => false,
@@ -94,7 +98,7 @@ public abstract class TFDebertaPreTrainedModel : IDisposable
         LoadedCheckpoint source;
         if (h5)
         {
-            source = TFCheckpoint.LoadAsStateDict(dir, engineConfig, chosen);
+            source = TFCheckpoint.LoadAsStateDict(dir, engineConfig, chosen ?? DebertaHead.Base);
         }
         else
         {
@@ -102,7 +106,7 @@ public abstract class TFDebertaPreTrainedModel : IDisposable
             if (chosen == DebertaHead.MaskedLM) MapNonLegacyHead(source.StateDict, engineConfig, options.Log);
         }
         // float32: Keras's default dtype, whatever the PyTorch checkpoint's.
-        var engine = PretrainedLoader.Load(dir, engineConfig, chosen, ScalarType.Float32, null, options, source);
+        var engine = PretrainedLoader.Load(dir, engineConfig, chosen ?? DebertaHead.Base, ScalarType.Float32, null, options, source);
         if (engine is DebertaForMaskedLM { UsesLegacyHead: false })
         {
             engine.Dispose();
@@ -178,7 +182,7 @@ public abstract class TFDebertaPreTrainedModel : IDisposable
     /// The configuration the engine is built with: the TF classes have only the legacy masked LM head
     /// (<c>cls/predictions</c>) and always tie its decoder to the word embeddings.
     /// </summary>
-    private static DebertaConfig EngineConfig(DebertaConfig config) =>
+    private protected static DebertaConfig EngineConfig(DebertaConfig config) =>
         config with { Legacy = true, TieWordEmbeddings = config.TieWordEmbeddings == false ? null : config.TieWordEmbeddings };
 
     /// <summary>
