@@ -233,21 +233,31 @@ public abstract class TFDebertaPreTrainedModel : IDisposable
     };
 
     /// <summary>Runs the engine with dropout on or off (Keras's <c>training</c>), then restores its mode.</summary>
+    /// <remarks>
+    /// Calls in the model's current mode (inference) switch nothing and may run concurrently; a call that switches the
+    /// mode holds a lock for its duration, which serialises such calls but not inference calls running beside them:
+    /// do not mix <c>training: true</c> with concurrent inference on one model.
+    /// </remarks>
     private protected T Run<T>(bool training, DebertaInputs inputs, Func<ModelOutput, T> wrap) where T : ModelOutput
     {
         using var scope = NewDisposeScope();
-        bool was = _engine.training;
-        _engine.train(training);
-        try
+        if (training == _engine.training) return Scopes.MoveOut(scope, wrap(_engine.Forward(inputs)));
+        lock (_modeLock)
         {
-            var output = wrap(_engine.Forward(inputs));
-            return Scopes.MoveOut(scope, output);
-        }
-        finally
-        {
-            _engine.train(was);
+            bool was = _engine.training;
+            _engine.train(training);
+            try
+            {
+                return Scopes.MoveOut(scope, wrap(_engine.Forward(inputs)));
+            }
+            finally
+            {
+                _engine.train(was);
+            }
         }
     }
+
+    private readonly object _modeLock = new();
 
     private protected static DebertaInputs Inputs(Tensor? inputIds, Tensor? attentionMask, Tensor? tokenTypeIds, Tensor? positionIds,
         Tensor? inputsEmbeds, bool outputAttentions, bool outputHiddenStates) => new()
