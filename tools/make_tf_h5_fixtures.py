@@ -78,7 +78,7 @@ def fixed(names):
     return np.asarray([n.encode("utf8") for n in names])
 
 
-def write(src_dir, dst_dir, vlen=False, split=1, model_suffix="", mutate=None):
+def write(src_dir, dst_dir, vlen=False, split=1, model_suffix="", mutate=None, latest=False):
     config = json.load(open(os.path.join(src_dir, "config.json")))
     arch = config["architectures"][0]
     model = MODEL_NAMES[arch] + model_suffix
@@ -102,7 +102,7 @@ def write(src_dir, dst_dir, vlen=False, split=1, model_suffix="", mutate=None):
     os.makedirs(dst_dir, exist_ok=True)
     shutil.copy(os.path.join(src_dir, "config.json"), os.path.join(dst_dir, "config.json"))
     strings = h5py.string_dtype("utf-8")
-    with h5py.File(os.path.join(dst_dir, "tf_model.h5"), "w") as f:
+    with h5py.File(os.path.join(dst_dir, "tf_model.h5"), "w", libver="latest" if latest else "earliest") as f:
         f.attrs["layer_names"] = np.asarray(LAYERS[arch], dtype=strings) if vlen else fixed(LAYERS[arch])
         f.attrs["backend"] = b"tensorflow"
         f.attrs["keras_version"] = b"2.15.0"
@@ -119,13 +119,18 @@ def write(src_dir, dst_dir, vlen=False, split=1, model_suffix="", mutate=None):
             for n, v in groups[layer]:
                 if v is None or n in g:    # None: listed in weight_names, not stored (the bad/missing_dataset case)
                     continue
-                d = g.create_dataset(n, v.shape, dtype=v.dtype)
-                d[...] = v
+                if latest:   # newest file-format objects, chunked and deflated datasets: not what Keras writes, but readable
+                    g.create_dataset(n, data=v, chunks=True, compression="gzip")
+                else:
+                    d = g.create_dataset(n, v.shape, dtype=v.dtype)
+                    d[...] = v
 
 
 def main():
-    if os.path.isdir(OUT):
-        shutil.rmtree(OUT)
+    if os.path.isdir(OUT):   # everything but README.md
+        for entry in os.listdir(OUT):
+            if entry != "README.md":
+                shutil.rmtree(os.path.join(OUT, entry))
     models = os.path.join(ROOT, "models")
     for variant in sorted(os.listdir(models)):
         for head in sorted(os.listdir(os.path.join(models, variant))):
@@ -139,6 +144,8 @@ def main():
                 kwargs["split"] = 3              # weight_names0..2, as Keras splits lists over 64512 bytes
             if variant == "rel_p2c_embed_proj":
                 kwargs["model_suffix"] = "_1"    # a second model built in one process: the first component differs
+            if variant == "problem_types":
+                kwargs["latest"] = True          # libver="latest", chunked gzip datasets
             write(src, os.path.join(OUT, variant, head), **kwargs)
 
     base = os.path.join(models, "rel_c2p_p2c", "base")
