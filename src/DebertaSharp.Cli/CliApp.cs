@@ -17,7 +17,7 @@ internal static class CliApp
     internal const int CancelledExitCode = 130;
 
     /// <summary>The tool's commands, in <c>--help</c> order. A new command is one file under Commands/ and one entry here.</summary>
-    private static Command[] Commands() => [ForwardCommand.Build(), TokenizeCommand.Build(), TrainCommand.Build(), PipelineCommand.Build(), ServeCommand.Build()];
+    private static Command[] Commands() => [ForwardCommand.Build(), TokenizeCommand.Build(), TrainCommand.Build(), PipelineCommand.Build(), ServeCommand.Build(), ConvertCommand.Build()];
 
     /// <summary>The root command with every command registered (a fresh tree per call: System.CommandLine symbols are mutable).</summary>
     internal static RootCommand BuildRoot()

@@ -8,7 +8,7 @@ namespace DebertaSharp.Cli;
 /// <summary>
 /// <c>deberta forward --model DIR --inputs IN.safetensors --output OUT.safetensors [--output-hidden-states]
 /// [--output-attentions] [--head auto|base|masked-lm|sequence-classification|token-classification|question-answering]
-/// [--dtype float32|float16|bfloat16]</c>: runs a checkpoint on the <c>input.*</c> tensors of a safetensors file and
+/// [--dtype float32|float16|bfloat16] [--framework pt|tf]</c>: runs a checkpoint on the <c>input.*</c> tensors of a safetensors file and
 /// writes <c>output.&lt;field&gt;</c> tensors (fp32) named as Hugging Face's output fields.
 /// </summary>
 internal static class ForwardCommand
@@ -36,6 +36,9 @@ internal static class ForwardCommand
         var head = Opt.Choice("--head", "Model class; auto takes it from config.json \"architectures\" (the base model when it " +
             "is absent or empty; an error when it names no DeBERTa class).", Heads, "auto");
         var dtype = Opt.Choice("--dtype", "Compute dtype (the weights are cast to it); outputs are always written as fp32.", DTypes, "float32");
+        var framework = Opt.Choice("--framework", "pt: the PyTorch classes (DebertaModel, ...); tf: the TF classes (TFDebertaModel, ...: " +
+            "tf_model.h5, Keras semantics, float32). Default: tf when the folder holds tf_model.h5 and no PyTorch weights, else pt.",
+            ["pt", "tf"]);
 
         var command = new Command("forward",
             "Runs a checkpoint on the input.* tensors of a safetensors file and writes its outputs.\n\n" +
@@ -43,17 +46,17 @@ internal static class ForwardCommand
             "OUT.safetensors with output.<field> in fp32, named as Hugging Face's output fields. The model class comes " +
             "from config.json \"architectures\" unless --head says otherwise.")
         {
-            model, inputs, output, hiddenStates, attentions, head, dtype,
+            model, inputs, output, hiddenStates, attentions, head, dtype, framework,
         };
         CliApp.SetAction(command, (parseResult, cancellationToken) => Run(
             parseResult.GetRequiredValue(model), parseResult.GetRequiredValue(inputs), parseResult.GetRequiredValue(output),
             parseResult.GetValue(hiddenStates), parseResult.GetValue(attentions), parseResult.GetValue(head), parseResult.GetValue(dtype),
-            parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken));
+            parseResult.GetValue(framework), parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, cancellationToken));
         return command;
     }
 
     private static int Run(string modelDir, string inputsPath, string outputPath, bool outputHiddenStates, bool outputAttentions,
-        string? headName, string? dtypeName, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+        string? headName, string? dtypeName, string? frameworkName, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         DebertaHead? head = headName switch
         {
@@ -75,11 +78,15 @@ internal static class ForwardCommand
         CliFiles.CheckInputFile("--inputs", inputsPath);
         CliFiles.CheckOutputFile("--output", outputPath);
 
+        bool tf = frameworkName == "tf" || frameworkName is null && TensorFlow.TFForward.OnlyTensorFlowWeights(modelDir);
+        if (tf && dtype != ScalarType.Float32) throw new ArgumentException("--framework tf runs in float32 (Keras's default); --dtype must be float32");
+
         using var scope = torch.NewDisposeScope();
         var tensors = SafeTensors.Load(inputsPath);
         var inputs = ReadInputs(tensors, inputsPath, dtype, outputHiddenStates, outputAttentions);
         cancellationToken.ThrowIfCancellationRequested();
 
+        if (tf) return TensorFlow.TFForward.Run(modelDir, inputs, inputsPath, outputPath, head, stdout, stderr, cancellationToken);
         using var model = Load(modelDir, dtype, head, stderr);
         model.eval();
         cancellationToken.ThrowIfCancellationRequested();

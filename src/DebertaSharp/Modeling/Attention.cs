@@ -41,6 +41,13 @@ internal sealed class AttentionContext
     /// </summary>
     public double? RelTableChecksum { get; init; }
 
+    /// <summary>
+    /// The TF family's masked softmax (TFDebertaXSoftmax): masked scores become -inf and their probabilities 0 after the
+    /// softmax, so a fully padded query row is all zeros; the PyTorch family (5.x) fills the dtype minimum, which leaves
+    /// such a row uniform. Rows with at least one real key are the same either way.
+    /// </summary>
+    public bool TFMaskedSoftmax { get; init; }
+
     public static Scalar MinValue(ScalarType dtype) => dtype switch
     {
         ScalarType.Float16 => -65504.0,
@@ -132,9 +139,15 @@ internal sealed class DisentangledSelfAttention : nn.Module
         if (head_logits_proj is not null)
             scores = head_logits_proj.forward(scores.permute(0, 2, 3, 1)).permute(0, 3, 1, 2); // mix heads: [B, L, L, heads]
 
-        if (ctx.MaskedOut is not null)
-            scores = scores.masked_fill(ctx.MaskedOut, AttentionContext.MinValue(scores.dtype)); // [B, heads, L, L]
-        var probs = scores.softmax(-1);
+        Tensor probs;
+        if (ctx.MaskedOut is not null && ctx.TFMaskedSoftmax)
+            probs = scores.masked_fill(ctx.MaskedOut, double.NegativeInfinity).softmax(-1).masked_fill(ctx.MaskedOut, 0); // [B, heads, L, L]
+        else
+        {
+            if (ctx.MaskedOut is not null)
+                scores = scores.masked_fill(ctx.MaskedOut, AttentionContext.MinValue(scores.dtype)); // [B, heads, L, L]
+            probs = scores.softmax(-1);
+        }
         probs = nn.functional.dropout(probs, _attDropout, training);
         if (head_weights_proj is not null)
             probs = head_weights_proj.forward(probs.permute(0, 2, 3, 1)).permute(0, 3, 1, 2);

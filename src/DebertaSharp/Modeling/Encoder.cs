@@ -93,6 +93,9 @@ internal sealed class DebertaEncoder : nn.Module
     /// <summary>Test and benchmark hook: gather the relative terms with index tensors even when no clamping happens.</summary>
     internal bool ForceGather { get; set; }
 
+    /// <summary>Use the TF family's masked softmax (<see cref="AttentionContext.TFMaskedSoftmax"/>); set by the TFDeberta* classes.</summary>
+    internal bool TFMaskedSoftmax { get; set; }
+
     /// <summary>
     /// Runs every layer. <paramref name="attentionMask"/> is [B, L]; the outer product m_i m_j becomes the [B, 1, L, L]
     /// mask (non-zero = attend). Returns the last hidden state and, when asked, all hidden states (input first) and
@@ -127,7 +130,7 @@ internal sealed class DebertaEncoder : nn.Module
             ? null
             : keep.unsqueeze(1).unsqueeze(2).logical_and(keep.unsqueeze(1).unsqueeze(3)).logical_not(); // [B, 1, L, L]
         if (rel_embeddings is null)
-            return new AttentionContext { MaskedOut = maskedOut };
+            return new AttentionContext { MaskedOut = maskedOut, TFMaskedSoftmax = TFMaskedSoftmax };
 
         int span = (int)Math.Min(l, _maxRelative);
         var table = rel_embeddings.weight!;                                              // [2 max_rel, H]
@@ -139,7 +142,7 @@ internal sealed class DebertaEncoder : nn.Module
         if (span == l && !ForceGather)
             return new AttentionContext
             {
-                MaskedOut = maskedOut, Span = span, StridedRelative = true, RelEmbeddings = relEmb,
+                MaskedOut = maskedOut, TFMaskedSoftmax = TFMaskedSoftmax, Span = span, StridedRelative = true, RelEmbeddings = relEmb,
                 RelTable = table, RelOffset = _maxRelative - span, RelTableChecksum = checksum,
             };
         var pos = arange(l, dtype: ScalarType.Int64, device: device);
@@ -148,7 +151,7 @@ internal sealed class DebertaEncoder : nn.Module
         var p2c = c2p.t().contiguous();                                                  // [L(j), L(i)]
         return new AttentionContext
         {
-            MaskedOut = maskedOut, Span = span, C2PIndex = c2p, P2CIndex = p2c, RelEmbeddings = relEmb,
+            MaskedOut = maskedOut, TFMaskedSoftmax = TFMaskedSoftmax, Span = span, C2PIndex = c2p, P2CIndex = p2c, RelEmbeddings = relEmb,
             RelTable = table, RelOffset = _maxRelative - span, RelTableChecksum = checksum,
         };
     }

@@ -19,6 +19,13 @@ public sealed record PretrainedLoadOptions
     /// <summary>Receives the same loading decisions as <see cref="Log"/>, as Information, or Warning for weights newly
     /// initialised, missing or ignored (what Hugging Face's loader warns about); null for none.</summary>
     public ILogger? Logger { get; init; }
+
+    /// <summary>
+    /// Read the TensorFlow checkpoint <c>tf_model.h5</c> (transformers 4.x's <c>from_tf=True</c>): Keras names are
+    /// converted to PyTorch names and Dense kernels transposed. Without it a folder holding only <c>tf_model.h5</c> is an
+    /// error that says so.
+    /// </summary>
+    public bool FromTf { get; init; }
 }
 
 /// <summary>What <see cref="DebertaPreTrainedModel.FromPretrained"/> did.</summary>

@@ -11,7 +11,7 @@ internal static class PretrainedLoader
     private const string Prefix = "deberta.";
 
     public static DebertaPreTrainedModel Load(string dir, DebertaConfig config, DebertaHead head, ScalarType? dtype,
-        Device? device, PretrainedLoadOptions options)
+        Device? device, PretrainedLoadOptions options, LoadedCheckpoint? source = null)
     {
         var messages = new List<string>();
         void Log(string line, LogLevel level = LogLevel.Information)
@@ -21,7 +21,10 @@ internal static class PretrainedLoader
             options.Logger?.Log(level, "{Checkpoint}: {Decision}", dir, line);
         }
 
-        using var loaded = CheckpointFiles.Load(dir);
+        // FromTf: tf_model.h5 (Keras names converted and kernels transposed, as transformers 4.x's from_tf).
+        using var loaded = source ?? (options.FromTf
+            ? TensorFlow.TFCheckpoint.LoadAsStateDict(dir, config, head)
+            : TensorFlow.TFCheckpoint.LoadPyTorchOrExplain(dir));
         var checkpoint = loaded.StateDict;
         var files = loaded.Files;
         foreach (string f in files) Log($"read {f}");

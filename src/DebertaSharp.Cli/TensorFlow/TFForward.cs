@@ -1,0 +1,47 @@
+using DebertaSharp.Serialization;
+using DebertaSharp.TensorFlow;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DebertaSharp.Cli.TensorFlow;
+
+/// <summary><c>deberta forward --framework tf</c>: the TFDeberta* classes on the same inputs and outputs as the PyTorch path.</summary>
+internal static class TFForward
+{
+    /// <summary>True when <paramref name="dir"/> holds tf_model.h5 and no PyTorch weights.</summary>
+    public static bool OnlyTensorFlowWeights(string dir) =>
+        Directory.Exists(dir) && File.Exists(Path.Combine(dir, "tf_model.h5")) && CheckpointFiles.Find(dir) is null;
+
+    public static int Run(string modelDir, DebertaInputs inputs, string inputsPath, string outputPath, DebertaHead? head,
+        TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
+    {
+        var options = new PretrainedLoadOptions { Log = message => stderr.WriteLine($"deberta forward: {message}") };
+        using var model = TFDebertaPreTrainedModel.FromPretrained(modelDir, fromPt: null, head: head, options: options);
+        cancellationToken.ThrowIfCancellationRequested();
+        string className = model.GetType().Name;
+        bool qa = model.Head == DebertaHead.QuestionAnswering;
+        if (inputs.Labels is not null && (model.Head == DebertaHead.Base || qa))
+            stderr.WriteLine($"deberta forward: input.labels ignored: {className} computes no loss from labels");
+        if ((inputs.StartPositions is not null || inputs.EndPositions is not null) && !qa)
+            stderr.WriteLine($"deberta forward: input.start_positions/end_positions ignored: {className} is not a question-answering model");
+        ModelOutput output;
+        using (no_grad())
+        {
+            try
+            {
+                output = model.Call(inputs, training: false);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"{inputsPath}: {e.Message}", e);
+            }
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        var named = output.NamedTensors()
+            .Select(kv => new KeyValuePair<string, Tensor>("output." + kv.Key, kv.Value.detach().to(ScalarType.Float32).contiguous()))
+            .ToList();
+        SafeTensors.Save(outputPath, named, new Dictionary<string, string> { ["format"] = "tf" });
+        stdout.WriteLine($"{className}: wrote {named.Count} tensors to {outputPath}");
+        return 0;
+    }
+}

@@ -1,0 +1,225 @@
+using System.Text;
+using DebertaSharp.IO;
+using PureHDF;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace DebertaSharp.TensorFlow;
+
+/// <summary>The weights of a Keras h5 file, by name below the model (the first component of the saved name dropped).</summary>
+/// <param name="Path">The file read.</param>
+/// <param name="LayerNames">The root <c>layer_names</c> attribute.</param>
+/// <param name="Tensors">Weight name below the model (<c>deberta/embeddings/word_embeddings/weight:0</c>) → tensor (the file's dtype).</param>
+/// <param name="SavedNames">The same keys → the saved name as listed in <c>weight_names</c> (model name first).</param>
+internal sealed record KerasWeights(string Path, IReadOnlyList<string> LayerNames, Dictionary<string, Tensor> Tensors,
+    Dictionary<string, string> SavedNames) : IDisposable
+{
+    public void Dispose()
+    {
+        foreach (var t in Tensors.Values) t.Dispose();
+        Tensors.Clear();
+    }
+}
+
+/// <summary>
+/// Reads and writes the HDF5 layout of Keras's <c>save_weights</c> (tf-keras 2.x <c>hdf5_format</c>), which
+/// transformers 4.x's <c>TFPreTrainedModel.save_pretrained</c> uses for <c>tf_model.h5</c> and reads back in
+/// <c>load_tf_weights_from_h5</c>: a root attribute <c>layer_names</c>; per top-level layer a group with the attribute
+/// <c>weight_names</c>; each weight a dataset at <c>&lt;layer&gt;/&lt;weight name&gt;</c>, <c>/</c> nesting groups. Lists
+/// longer than 64512 bytes are split into <c>name0</c>, <c>name1</c>, ... Everything goes through PureHDF (managed code,
+/// no native HDF5), and every failure is a <see cref="CheckpointFormatException"/> naming the file and the weight.
+/// </summary>
+internal static class KerasH5
+{
+    /// <summary>tf-keras's HDF5_OBJECT_HEADER_LIMIT: an attribute list larger than this is split.</summary>
+    internal const int ObjectHeaderLimit = 64512;
+
+    /// <summary>The keras_version attribute written (tf-keras of the last TF-supporting transformers 4.x releases).</summary>
+    internal const string KerasVersion = "2.15.0";
+
+    /// <summary>Reads every weight listed in the file's <c>layer_names</c> / <c>weight_names</c> attributes.</summary>
+    /// <exception cref="CheckpointFormatException">The file is not a readable HDF5 file of that layout, or a listed dataset is
+    /// missing, not floating point, or unreadable (the message names the file and the weight).</exception>
+    public static KerasWeights Read(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"No such h5 file: {path}", path);
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var saved = new Dictionary<string, string>(StringComparer.Ordinal);
+        string? current = null;
+        try
+        {
+            using var file = Open(path);
+            var layerNames = ReadStrings(path, file, "layer_names")
+                ?? throw new CheckpointFormatException(path, null,
+                    "no 'layer_names' attribute at the root: not a Keras save_weights (tf_model.h5) file");
+            foreach (string layer in layerNames)
+            {
+                current = layer;
+                if (!file.LinkExists(layer))
+                    throw new CheckpointFormatException(path, layer, $"layer_names lists the layer '{layer}' but the file has no such group");
+                var group = file.Group(layer);
+                var weightNames = ReadStrings(path, group, "weight_names") ?? [];
+                foreach (string name in weightNames)
+                {
+                    current = name;
+                    string below = KerasNames.BelowModel(name);
+                    if (tensors.ContainsKey(below)) continue;   // a tied copy (the embeddings again under "cls")
+                    if (!group.LinkExists(name))
+                        throw new CheckpointFormatException(path, name, $"listed in weight_names of layer '{layer}' but there is no such dataset");
+                    tensors[below] = ReadDataset(path, name, group.Dataset(name));
+                    saved[below] = name;
+                }
+            }
+            return new KerasWeights(path, layerNames, tensors, saved);
+        }
+        catch (Exception e) when (e is not CheckpointFormatException and not FileNotFoundException and not OutOfMemoryException)
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+            throw new CheckpointFormatException(path, current,
+                $"unreadable HDF5 ({e.GetType().Name}: {e.Message}); the file may be truncated or corrupt", e);
+        }
+        catch
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+            throw;
+        }
+    }
+
+    private static PureHDF.VOL.Native.NativeFile Open(string path)
+    {
+        var bytes = new byte[8];
+        using (var s = File.OpenRead(path))
+        {
+            if (s.Read(bytes, 0, 8) < 8 || bytes[0] != 0x89 || bytes[1] != (byte)'H' || bytes[2] != (byte)'D' || bytes[3] != (byte)'F')
+                throw new CheckpointFormatException(path, null, "not an HDF5 file (no HDF5 signature at the start)");
+        }
+        return H5File.OpenRead(path);
+    }
+
+    private static Tensor ReadDataset(string path, string name, IH5Dataset ds)
+    {
+        var type = ds.Type;
+        ulong[] dims = ds.Space.Dimensions;
+        long[] shape = dims.Select(d => checked((long)d)).ToArray();
+        if (type.Class != H5DataTypeClass.FloatingPoint || type.Size is not (2 or 4 or 8))
+            throw new CheckpointFormatException(path, name,
+                $"dtype {type.Class} of {type.Size} byte(s); a Keras weight is floating point (float16, float32 or float64)");
+        Tensor t = type.Size switch
+        {
+            4 => torch.tensor(ds.Read<float[]>(), shape),
+            8 => torch.tensor(ds.Read<double[]>(), shape),
+            _ => torch.tensor(ds.Read<Half[]>().Select(h => (float)h).ToArray(), shape).to(ScalarType.Float16),
+        };
+        return t;
+    }
+
+    /// <summary>Keras's load_attributes_from_hdf5_group: <paramref name="name"/>, else name0, name1, ... concatenated; null when absent.</summary>
+    internal static List<string>? ReadStrings(string path, IH5Object obj, string name)
+    {
+        if (obj.AttributeExists(name)) return ReadStringAttribute(path, obj.Attribute(name));
+        if (!obj.AttributeExists(name + "0")) return null;
+        var all = new List<string>();
+        for (int i = 0; obj.AttributeExists(name + i); i++)
+            all.AddRange(ReadStringAttribute(path, obj.Attribute(name + i)));
+        return all;
+    }
+
+    private static List<string> ReadStringAttribute(string path, IH5Attribute attribute)
+    {
+        ulong count = attribute.Space.Dimensions.Aggregate(1UL, (a, d) => a * d);
+        if (attribute.Type.Class is not (H5DataTypeClass.String or H5DataTypeClass.VariableLength))
+        {
+            // h5py stores an empty list (a layer without weights) as an empty float64 array.
+            if (count == 0 || attribute.Space.Rank > 0 && attribute.Space.Dimensions.Contains(0UL)) return [];
+            throw new CheckpointFormatException(path, attribute.Name, $"attribute '{attribute.Name}' is {attribute.Type.Class}, not a list of names");
+        }
+        if (attribute.Space.Rank == 0) return [attribute.Read<string>()];
+        return attribute.Read<string[]>().Select(s => s.TrimEnd('\0')).ToList();
+    }
+
+    /// <summary>
+    /// Writes <paramref name="layers"/> as Keras's save_weights does: <c>layer_names</c> in model order, <c>backend</c>,
+    /// <c>keras_version</c>; the groups, each with <c>weight_names</c> (full names, model name first) and a float32
+    /// dataset per weight at the nested path of its name. Atomic (a temporary file renamed over the target).
+    /// </summary>
+    /// <param name="path">The h5 file.</param>
+    /// <param name="modelName">The Keras model name, the first component of every weight name.</param>
+    /// <param name="layers">The top-level layers.</param>
+    /// <param name="value">The Keras-shaped tensor of a variable.</param>
+    public static void Write(string path, string modelName, IReadOnlyList<KerasLayer> layers, Func<KerasVariable, Tensor> value)
+    {
+        var root = new H5File();
+        var strings = new List<string> { "tensorflow", KerasVersion };
+        strings.AddRange(layers.Select(l => l.Name));
+        strings.AddRange(layers.SelectMany(l => l.Weights).Select(w => modelName + "/" + w.Name));
+        // PureHDF writes fixed-length strings of one width per file: the longest name (Keras's width is per list).
+        int width = Math.Max(1, strings.Max(s => Encoding.UTF8.GetByteCount(s)));
+        SetStrings(root, "layer_names", layers.Select(l => l.Name).ToList(), width);
+        root.Attributes["backend"] = "tensorflow";
+        root.Attributes["keras_version"] = KerasVersion;
+
+        using (var scope = NewDisposeScope())
+        {
+            foreach (var layer in layers.OrderBy(l => l.Name, StringComparer.Ordinal))
+            {
+                var group = new H5Group();
+                root[layer.Name] = group;
+                var names = layer.Weights.Select(w => modelName + "/" + w.Name).ToList();
+                SetStrings(group, "weight_names", names, width);
+                foreach (var (w, full) in layer.Weights.Zip(names))
+                {
+                    var t = value(w).detach().to(ScalarType.Float32).cpu().contiguous();
+                    if (!t.shape.SequenceEqual(w.Shape))
+                        throw new InvalidOperationException($"{w.Name}: tensor shape [{string.Join(", ", t.shape)}] is not the Keras shape [{string.Join(", ", w.Shape)}]");
+                    var parts = full.Split('/');
+                    H5Group at = group;
+                    foreach (string part in parts[..^1])
+                    {
+                        if (!at.TryGetValue(part, out var child)) at[part] = child = new H5Group();
+                        at = (H5Group)child;
+                    }
+                    at[parts[^1]] = new H5Dataset(t.data<float>().ToArray(), fileDims: w.Shape.Select(d => (ulong)d).ToArray());
+                }
+            }
+        }
+        var options = new H5WriteOptions(DefaultStringLength: width);
+        SafeFile.WriteViaPath(path, target => root.Write(target, options));
+    }
+
+    /// <summary>Keras's save_attributes_to_hdf5_group: one attribute, or name0..nameN-1 when the list passes the header limit.</summary>
+    private static void SetStrings(H5Object obj, string name, List<string> values, int width)
+    {
+        if (values.Count == 0)
+        {
+            obj.Attributes[name] = Array.Empty<double>();   // what h5py makes of np.asarray([])
+            return;
+        }
+        foreach (var (suffix, chunk) in SplitForHeader(values, width))
+            obj.Attributes[name + suffix] = chunk;
+    }
+
+    /// <summary>numpy.array_split into the fewest chunks whose bytes (count × width) fit the object header limit.</summary>
+    internal static IEnumerable<(string Suffix, string[] Chunk)> SplitForHeader(List<string> values, int width)
+    {
+        int chunks = 1;
+        while (Sizes(values.Count, chunks).Max() * (long)width > ObjectHeaderLimit) chunks++;
+        if (chunks == 1)
+        {
+            yield return ("", values.ToArray());
+            yield break;
+        }
+        int start = 0, i = 0;
+        foreach (int size in Sizes(values.Count, chunks))
+        {
+            yield return (i.ToString(System.Globalization.CultureInfo.InvariantCulture), values.GetRange(start, size).ToArray());
+            start += size;
+            i++;
+        }
+    }
+
+    // numpy.array_split: the first n % k pieces get one element more.
+    private static IEnumerable<int> Sizes(int n, int k)
+    {
+        for (int i = 0; i < k; i++) yield return n / k + (i < n % k ? 1 : 0);
+    }
+}
