@@ -25,7 +25,7 @@ internal static class ForwardBenchmark
     {
         string shapesArg = "1x128,8x128,32x128,1x512";
         int threads = 2, runs = 8, largeRuns = 3;
-        bool skipOrt = false, mlm = true;
+        bool skipOrt = false, mlm = true, retain = true;
         var dtype = ScalarType.Float32;
         for (int i = 0; i < args.Length; i++)
         {
@@ -37,11 +37,12 @@ internal static class ForwardBenchmark
                 case "--large-runs": largeRuns = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--skip-ort": skipOrt = true; break;
                 case "--skip-mlm": mlm = false; break;
+                case "--no-retain": retain = false; break;
                 case "--dtype" when i + 1 < args.Length && args[i + 1] is "float32" or "bfloat16":
                     dtype = args[++i] == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32;
                     break;
                 default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}'; usage: forward [--shapes BxS,...] [--threads N] [--runs N] [--large-runs N] [--dtype float32|bfloat16] [--skip-ort] [--skip-mlm]");
+                    Console.Error.WriteLine($"unknown argument '{args[i]}'; usage: forward [--shapes BxS,...] [--threads N] [--runs N] [--large-runs N] [--dtype float32|bfloat16] [--skip-ort] [--skip-mlm] [--no-retain]");
                     return 2;
             }
         }
@@ -54,10 +55,12 @@ internal static class ForwardBenchmark
         torch.set_num_threads(threads);
         torch.set_num_interop_threads(1);
         torch.manual_seed(0);
+        // Freed activations stay in the C heap for the next forward (NativeAllocator), as in the deberta CLI.
+        bool retained = retain && NativeAllocator.RetainFreedMemory();
         string flags = BenchSupport.CpuFlagsLine();
         Console.WriteLine(flags);
         string dtypeName = dtype == ScalarType.BFloat16 ? "bfloat16" : "float32";
-        Console.WriteLine($"# DebertaModel (microsoft/deberta-base shape, random weights, {dtypeName}, no grad) vs ONNX Runtime {OrtVersion()} (float32); threads={threads}; median of {runs} runs ({largeRuns} where B*S >= 4096) after one warm-up; {RuntimeInformation.OSArchitecture}, {Environment.ProcessorCount} cores");
+        Console.WriteLine($"# DebertaModel (microsoft/deberta-base shape, random weights, {dtypeName}, no grad) vs ONNX Runtime {OrtVersion()} (float32); threads={threads}; median of {runs} runs ({largeRuns} where B*S >= 4096) after one warm-up; {RuntimeInformation.OSArchitecture}, {Environment.ProcessorCount} cores; freed native memory retained: {(retained ? "yes" : "no")}");
         if (dtype == ScalarType.BFloat16 && !(flags.Contains("avx512_bf16", StringComparison.Ordinal) || flags.Contains("amx_bf16", StringComparison.Ordinal)))
             Console.WriteLine("# this CPU has neither avx512_bf16 nor amx_bf16: LibTorch emulates bf16 products, expect bf16 to be slower than fp32");
 

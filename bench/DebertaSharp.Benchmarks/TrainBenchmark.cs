@@ -71,6 +71,7 @@ internal static class TrainBenchmark
         }
 
         torch.set_num_threads(threads);
+        NativeAllocator.RetainFreedMemory();   // as the deberta CLI does
         torch.set_num_interop_threads(1);
         torch.manual_seed(0);
         var config = DebertaConfig.Base with { NumLabelsValue = 2 };

@@ -104,13 +104,24 @@ internal static class KerasH5
         if (type.Class != H5DataTypeClass.FloatingPoint || type.Size is not (2 or 4 or 8))
             throw new CheckpointFormatException(path, name,
                 $"dtype {type.Class} of {type.Size} byte(s); a Keras weight is floating point (float16, float32 or float64)");
-        Tensor t = type.Size switch
+        // A corrupt header can claim any size: refuse what no array can hold, and name the weight if the memory runs out.
+        long count = 1;
+        foreach (long d in shape) count = d == 0 ? 0 : (count > Array.MaxLength / Math.Max(d, 1) ? long.MaxValue : count * d);
+        if (count > Array.MaxLength)
+            throw new CheckpointFormatException(path, name, $"shape [{string.Join(", ", shape)}] claims more elements than a weight can have; the file is corrupt");
+        try
         {
-            4 => torch.tensor(ds.Read<float[]>(), shape),
-            8 => torch.tensor(ds.Read<double[]>(), shape),
-            _ => torch.tensor(ds.Read<Half[]>().Select(h => (float)h).ToArray(), shape).to(ScalarType.Float16),
-        };
-        return t;
+            return type.Size switch
+            {
+                4 => torch.tensor(ds.Read<float[]>(), shape),
+                8 => torch.tensor(ds.Read<double[]>(), shape),
+                _ => torch.tensor(ds.Read<Half[]>().Select(h => (float)h).ToArray(), shape).to(ScalarType.Float16),
+            };
+        }
+        catch (OutOfMemoryException e)
+        {
+            throw new CheckpointFormatException(path, name, $"shape [{string.Join(", ", shape)}] ({count} elements) does not fit in memory", e);
+        }
     }
 
     /// <summary>Keras's load_attributes_from_hdf5_group: <paramref name="name"/>, else name0, name1, ... concatenated; null when absent.</summary>

@@ -76,6 +76,8 @@ internal static class TFLosses
             var diff = logits - y.to(logits.dtype);
             return diff.dim() == 1 ? diff.square() : diff.square().mean(new long[] { -1 });   // [B]: the mean over the one label
         }
+        // Keras's sparse_categorical_crossentropy flattens a target whose rank is not the output's minus one: [B, 1] ids work.
+        if (labels.dim() == 2 && labels.shape[0] == b && labels.shape[1] == 1) labels = labels.reshape(b);
         if (labels.dim() != 1 || labels.shape[0] != b)
             throw new ArgumentException(
                 $"labels has shape [{string.Join(", ", labels.shape)}]; TFDebertaForSequenceClassification's loss (TFSequenceClassificationLoss) " +

@@ -253,6 +253,11 @@ public class TFCheckpointTests
         Assert.Equal(expected, TFLosses.TokenClassification(logits, withMinusOne).item<float>(), 5);
         var seq = TFLosses.SequenceClassification(tensor(new float[,] { { 0, 1 }, { 2, 0 } }), tensor(new long[] { 1, 1 }));
         Assert.Equal([2L], seq.shape);
+        // CE by hand: example 0 = log(1 + e) - 1, example 1 = log(e^2 + 1) - 0; [B, 1] ids are flattened as Keras does.
+        Assert.Equal(Math.Log(1 + Math.E) - 1, seq[0].item<float>(), 5);
+        Assert.Equal(Math.Log(Math.Exp(2) + 1), seq[1].item<float>(), 5);
+        var column = TFLosses.SequenceClassification(tensor(new float[,] { { 0, 1 }, { 2, 0 } }), tensor(new long[,] { { 1 }, { 1 } }));
+        Assert.Equal(seq.data<float>().ToArray(), column.data<float>().ToArray());
         var mse = TFLosses.SequenceClassification(tensor(new float[,] { { 0.5f }, { 2 } }), tensor(new float[] { 1, 1 }));
         Assert.Equal([2L], mse.shape);
         Assert.Equal([0.25f, 1f], mse.data<float>().ToArray());
