@@ -38,15 +38,7 @@ internal static class ConvertCommand
 
     private static int Run(string modelDir, string to, string outputDir, string? headName, TextWriter stdout, TextWriter stderr)
     {
-        DebertaHead? head = headName switch
-        {
-            null or "auto" => null,
-            "base" => DebertaHead.Base,
-            "masked-lm" => DebertaHead.MaskedLM,
-            "sequence-classification" => DebertaHead.SequenceClassification,
-            "token-classification" => DebertaHead.TokenClassification,
-            _ => DebertaHead.QuestionAnswering,
-        };
+        DebertaHead? head = ForwardCommand.ParseHead(headName);
         if (File.Exists(modelDir)) throw new IOException($"--model: '{modelDir}' is a file, not a checkpoint folder");
         if (!Directory.Exists(modelDir)) throw new DirectoryNotFoundException($"--model: folder '{modelDir}' does not exist");
         if (File.Exists(outputDir)) throw new IOException($"--output: '{outputDir}' is a file, not a folder");

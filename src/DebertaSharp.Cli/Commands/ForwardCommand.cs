@@ -58,15 +58,7 @@ internal static class ForwardCommand
     private static int Run(string modelDir, string inputsPath, string outputPath, bool outputHiddenStates, bool outputAttentions,
         string? headName, string? dtypeName, string? frameworkName, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
-        DebertaHead? head = headName switch
-        {
-            null or "auto" => null,
-            "base" => DebertaHead.Base,
-            "masked-lm" => DebertaHead.MaskedLM,
-            "sequence-classification" => DebertaHead.SequenceClassification,
-            "token-classification" => DebertaHead.TokenClassification,
-            _ => DebertaHead.QuestionAnswering,
-        };
+        DebertaHead? head = ParseHead(headName);
         ScalarType dtype = dtypeName switch
         {
             "float16" => ScalarType.Float16,
@@ -90,12 +82,7 @@ internal static class ForwardCommand
         using var model = Load(modelDir, dtype, head, stderr);
         model.eval();
         cancellationToken.ThrowIfCancellationRequested();
-        // Targets the chosen head computes no loss from are ignored, and said so (Hugging Face's classes refuse them).
-        bool qa = model.Head == DebertaHead.QuestionAnswering;
-        if (inputs.Labels is not null && (model.Head == DebertaHead.Base || qa))
-            stderr.WriteLine($"deberta forward: input.labels ignored: {model.GetType().Name} computes no loss from labels");
-        if ((inputs.StartPositions is not null || inputs.EndPositions is not null) && !qa)
-            stderr.WriteLine($"deberta forward: input.start_positions/end_positions ignored: {model.GetType().Name} is not a question-answering model");
+        WarnIgnoredTargets(inputs, model.Head, model.GetType().Name, stderr);
         ModelOutput output;
         using (torch.no_grad())
         {
@@ -111,11 +98,38 @@ internal static class ForwardCommand
         }
 
         cancellationToken.ThrowIfCancellationRequested();
+        return WriteOutputs(output, outputPath, "pt", model.GetType().Name, stdout);
+    }
+
+    /// <summary>The <c>--head</c> value as a head; null for <c>auto</c> (the config's architecture).</summary>
+    internal static DebertaHead? ParseHead(string? headName) => headName switch
+    {
+        null or "auto" => null,
+        "base" => DebertaHead.Base,
+        "masked-lm" => DebertaHead.MaskedLM,
+        "sequence-classification" => DebertaHead.SequenceClassification,
+        "token-classification" => DebertaHead.TokenClassification,
+        _ => DebertaHead.QuestionAnswering,
+    };
+
+    /// <summary>Targets the chosen head computes no loss from are ignored, and said so (Hugging Face's classes refuse them).</summary>
+    internal static void WarnIgnoredTargets(DebertaInputs inputs, DebertaHead head, string className, TextWriter stderr)
+    {
+        bool qa = head == DebertaHead.QuestionAnswering;
+        if (inputs.Labels is not null && (head == DebertaHead.Base || qa))
+            stderr.WriteLine($"deberta forward: input.labels ignored: {className} computes no loss from labels");
+        if ((inputs.StartPositions is not null || inputs.EndPositions is not null) && !qa)
+            stderr.WriteLine($"deberta forward: input.start_positions/end_positions ignored: {className} is not a question-answering model");
+    }
+
+    /// <summary>Writes every output as <c>output.&lt;name&gt;</c> in float32 to <paramref name="outputPath"/> (atomically), metadata <c>format</c> = <paramref name="format"/>.</summary>
+    internal static int WriteOutputs(ModelOutput output, string outputPath, string format, string className, TextWriter stdout)
+    {
         var named = output.NamedTensors()
             .Select(kv => new KeyValuePair<string, Tensor>("output." + kv.Key, kv.Value.detach().to(ScalarType.Float32).contiguous()))
             .ToList();
-        SafeTensors.Save(outputPath, named, new Dictionary<string, string> { ["format"] = "pt" });
-        stdout.WriteLine($"{model.GetType().Name}: wrote {named.Count} tensors to {outputPath}");
+        SafeTensors.Save(outputPath, named, new Dictionary<string, string> { ["format"] = format });
+        stdout.WriteLine($"{className}: wrote {named.Count} tensors to {outputPath}");
         return 0;
     }
 

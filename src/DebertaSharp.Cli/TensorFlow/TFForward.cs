@@ -19,11 +19,7 @@ internal static class TFForward
         using var model = TFDebertaPreTrainedModel.FromPretrained(modelDir, fromPt: null, head: head, options: options);
         cancellationToken.ThrowIfCancellationRequested();
         string className = model.GetType().Name;
-        bool qa = model.Head == DebertaHead.QuestionAnswering;
-        if (inputs.Labels is not null && (model.Head == DebertaHead.Base || qa))
-            stderr.WriteLine($"deberta forward: input.labels ignored: {className} computes no loss from labels");
-        if ((inputs.StartPositions is not null || inputs.EndPositions is not null) && !qa)
-            stderr.WriteLine($"deberta forward: input.start_positions/end_positions ignored: {className} is not a question-answering model");
+        ForwardCommand.WarnIgnoredTargets(inputs, model.Head, className, stderr);
         ModelOutput output;
         using (no_grad())
         {
@@ -37,11 +33,6 @@ internal static class TFForward
             }
         }
         cancellationToken.ThrowIfCancellationRequested();
-        var named = output.NamedTensors()
-            .Select(kv => new KeyValuePair<string, Tensor>("output." + kv.Key, kv.Value.detach().to(ScalarType.Float32).contiguous()))
-            .ToList();
-        SafeTensors.Save(outputPath, named, new Dictionary<string, string> { ["format"] = "tf" });
-        stdout.WriteLine($"{className}: wrote {named.Count} tensors to {outputPath}");
-        return 0;
+        return ForwardCommand.WriteOutputs(output, outputPath, "tf", className, stdout);
     }
 }

@@ -116,6 +116,27 @@ public abstract class DebertaPreTrainedModel : nn.Module
     };
 
     /// <summary>
+    /// The validated config.json of checkpoint folder <paramref name="dir"/> (shared by the PyTorch and the TF family);
+    /// a <see cref="DebertaConfigException"/> names the file as well as the key.
+    /// </summary>
+    internal static DebertaConfig ReadCheckpointConfig(string dir)
+    {
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"Checkpoint folder not found: {dir}");
+        string configPath = Path.Combine(dir, "config.json");
+        if (!File.Exists(configPath)) throw new FileNotFoundException($"No config.json in {dir}", configPath);
+        var config = DebertaConfig.FromFile(configPath);
+        try
+        {
+            config.Validate();
+        }
+        catch (DebertaConfigException e) when (e.FilePath is null)
+        {
+            throw new DebertaConfigException(e.Key, e.Detail, configPath, e);   // name the file, not just the key
+        }
+        return config;
+    }
+
+    /// <summary>
     /// Loads <c>config.json</c> and the weights of a Hugging Face checkpoint folder (safetensors, sharded or not, or
     /// <c>pytorch_model.bin</c>).
     /// </summary>
@@ -140,18 +161,7 @@ public abstract class DebertaPreTrainedModel : nn.Module
         if (dtype is { } requested && requested is not (ScalarType.Float32 or ScalarType.Float16 or ScalarType.BFloat16 or ScalarType.Float64))
             throw new ArgumentOutOfRangeException(nameof(dtype), requested,
                 $"dtype {requested} is not a model dtype (Float32, Float16, BFloat16 or Float64).");
-        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"Checkpoint folder not found: {dir}");
-        string configPath = Path.Combine(dir, "config.json");
-        if (!File.Exists(configPath)) throw new FileNotFoundException($"No config.json in {dir}", configPath);
-        var config = DebertaConfig.FromFile(configPath);
-        try
-        {
-            config.Validate();
-        }
-        catch (DebertaConfigException e) when (e.FilePath is null)
-        {
-            throw new DebertaConfigException(e.Key, e.Detail, configPath, e);   // name the file, not just the key
-        }
+        var config = ReadCheckpointConfig(dir);
         var chosen = head ?? HeadFromArchitectures(config.Architectures);
         if (chosen is null && config.Architectures is { Count: > 0 } named)
         {
@@ -160,7 +170,7 @@ public abstract class DebertaPreTrainedModel : nn.Module
             throw new DebertaConfigException("architectures",
                 $"[{string.Join(", ", named.Select(a => $"\"{a}\""))}] names no DeBERTa class (known: " +
                 $"{string.Join(", ", Enum.GetValues<DebertaHead>().Select(ArchitectureName))}){ArchitecturesHint}",
-                configPath);
+                Path.Combine(dir, "config.json"));
         }
         return PretrainedLoader.Load(dir, config, chosen ?? DebertaHead.Base, dtype, device, options ?? new PretrainedLoadOptions());
     }

@@ -70,24 +70,13 @@ public abstract class TFDebertaPreTrainedModel : IDisposable
     public static TFDebertaPreTrainedModel FromPretrained(string dir, bool? fromPt = null, DebertaHead? head = null, PretrainedLoadOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(dir);
-        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"Checkpoint folder not found: {dir}");
-        string configPath = Path.Combine(dir, "config.json");
-        if (!File.Exists(configPath)) throw new FileNotFoundException($"No config.json in {dir}", configPath);
-        var config = DebertaConfig.FromFile(configPath);
-        try
-        {
-            config.Validate();
-        }
-        catch (DebertaConfigException e) when (e.FilePath is null)
-        {
-            throw new DebertaConfigException(e.Key, e.Detail, configPath, e);
-        }
+        var config = DebertaPreTrainedModel.ReadCheckpointConfig(dir);
         options ??= new PretrainedLoadOptions();
         var chosen = head ?? HeadFromArchitectures(config.Architectures);
         if (chosen is null && config.Architectures is { Count: > 0 } named)
             throw new DebertaConfigException("architectures",
                 $"[{string.Join(", ", named.Select(a => $"\"{a}\""))}] names no DeBERTa class (TF or PyTorch); pass the head to choose the model class",
-                configPath);
+                Path.Combine(dir, "config.json"));
         bool h5 = fromPt switch
         {
             true => false,
