@@ -30,8 +30,9 @@ internal sealed class WorkItem(JsonNode inputs, JsonObject? parameters)
 
 /// <summary>
 /// Dynamic batching: requests with the same parameters are queued and run together through one
-/// <see cref="Pipeline.Run"/> of the concatenated inputs (up to <c>maxBatchSize</c> inputs, the first request waiting at
-/// most <c>maxBatchDelayMs</c> for others), each request getting its slice. One worker runs the batches in turn.
+/// <see cref="Pipeline.Run"/> of the concatenated inputs (up to <c>maxBatchSize</c> inputs in one forward pass, the first
+/// request waiting at most <c>maxBatchDelayMs</c> for others, counted from when the worker is free if the requests it
+/// just answered would still fit), each request getting its slice. One worker runs the batches in turn.
 /// </summary>
 internal sealed class BatchQueue : IDisposable
 {
