@@ -191,7 +191,12 @@ public abstract class DebertaTokenizerBase
         if (opts.Padding == PaddingStrategy.None)
         {
             var done = new Encoding[texts.Count];
-            Parallel.For(0, texts.Count, i => done[i] = EncodeOne(new Input(texts[i], null), null, opts).ToEncoding());
+            Parallel.For(0, texts.Count, i =>
+            {
+                var builder = EncodeOne(new Input(texts[i], null), null, opts);
+                done[i] = builder.ToEncoding();
+                EncodingBuilder.Return(builder);
+            });
             return new BatchEncoding(done);
         }
         Parallel.For(0, texts.Count, i => encs[i] = EncodeOne(new Input(texts[i], null), null, opts));
@@ -249,6 +254,8 @@ public abstract class DebertaTokenizerBase
         {
             if (opts.Padding != PaddingStrategy.None) encs[i].Pad(target, padId, padType, padToken, opts.PadSide);
             result[i] = encs[i].ToEncoding();
+            EncodingBuilder.Return(encs[i]);
+            encs[i] = null!;
         }
         if (parallel) Parallel.For(0, encs.Length, One);
         else for (int i = 0; i < encs.Length; i++) One(i);
@@ -257,7 +264,7 @@ public abstract class DebertaTokenizerBase
 
     private EncodingBuilder EncodeSequence(Input input, int seq)
     {
-        var b = new EncodingBuilder(input.Text is null ? 16 : Math.Min(input.Text.Length / 2 + 8, 1 << 16));
+        var b = EncodingBuilder.Rent(input.Text is null ? 16 : Math.Min(input.Text.Length / 2 + 8, 1 << 16));
         if (input.Text is not null)
         {
             Core.EncodeText(input.Text, seq, b, null, false);
