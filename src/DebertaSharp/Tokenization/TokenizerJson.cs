@@ -22,6 +22,20 @@ internal static class TokenizerJson
 
     public static Loaded Load(string path)
     {
+        try
+        {
+            return LoadCore(path);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or InvalidCastException)
+        {
+            // JsonNode's casts and indexers throw these when a value has another JSON type than the section expects
+            // (found by fuzzing: an array where the post_processor's special token object was expected).
+            throw new TokenizerFormatException(path, "a value has the wrong JSON type or range: " + e.Message, e);
+        }
+    }
+
+    private static Loaded LoadCore(string path)
+    {
         JsonObject root = TokenizerConfig.ReadJson(path) as JsonObject ?? throw new TokenizerFormatException(path, "must be a JSON object");
         string P(string section) => $"{path} ({section})";
 
