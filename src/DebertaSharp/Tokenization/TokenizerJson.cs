@@ -154,6 +154,9 @@ internal static class TokenizerJson
                     throw new TokenizerFormatException(P("added_tokens"), $"added token {o.ToJsonString()} needs a non-negative integer 'id'");
                 var t = TokenizerConfig.ParseToken(o, P("added_tokens"), "added_tokens", special: false)!;
                 t = t with { Special = TokenizerConfig.Bool(o, "special", path) ?? false, Normalized = TokenizerConfig.Bool(o, "normalized", path) ?? true };
+                // AFL++ found an empty content reaching AddToken's ArgumentException.
+                if (t.Content.Length == 0)
+                    throw new TokenizerFormatException(P("added_tokens"), $"added token {id} has an empty 'content'");
                 // As tokenizers: the id is the model's when the content is in the vocabulary, else the next free one;
                 // the file's "id" only has to be well-formed (tokenizers warns when it differs).
                 core.AddToken(t);
