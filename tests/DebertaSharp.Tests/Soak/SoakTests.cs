@@ -7,8 +7,7 @@ namespace DebertaSharp.Tests.Soak;
 
 /// <summary>
 /// Issue 10, item 4: loading and running a model and a tokenizer many times leaks neither tensors nor managed memory,
-/// and one model answers 8 threads at once exactly as it answers one. CI runs 100 load-and-run iterations; set
-/// DEBERTASHARP_SOAK=1 for the full 1,000.
+/// and one model answers 8 threads at once exactly as it answers one. The 1,000 iterations take about 10 s.
 /// </summary>
 public sealed class SoakTests
 {
@@ -27,7 +26,7 @@ public sealed class SoakTests
     [Fact]
     public void Load_Tokenize_Forward_Loop_Keeps_Tensor_Count_And_Memory_Stable()
     {
-        int iterations = Environment.GetEnvironmentVariable("DEBERTASHARP_SOAK") == "1" ? 1000 : 100;
+        const int iterations = 1000;
         using var tmp = TestPaths.TempDir();
         string tokDir = TinyTokenizer(tmp);
         float checksum = float.NaN;
@@ -67,7 +66,7 @@ public sealed class SoakTests
                         $"managed {managedBefore / 1e6:F1} -> {managedAfter / 1e6:F1} MB, RSS {rssBefore / 1e6:F0} -> {rssAfter / 1e6:F0} MB";
         Assert.True(liveAfter <= liveBefore, "tensors leaked: " + report);
         // Managed memory: other tests run in the same process, so a few MB of drift are theirs; a leak of one model
-        // (about 0.5 MB of parameters plus the tokenizer) per iteration would be 50+ MB here.
+        // (about 0.5 MB of parameters plus the tokenizer) per iteration would be 500+ MB here.
         Assert.True(managedAfter - managedBefore < 16_000_000, "managed memory grew: " + report);
         // Native memory: RSS is noisy (glibc keeps freed blocks, other tests allocate), so only a gross leak fails.
         Assert.True(rssAfter - rssBefore < 512_000_000, "resident memory grew: " + report);
