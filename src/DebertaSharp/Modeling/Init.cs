@@ -14,6 +14,10 @@ internal static class WeightInit
     public static void Apply(nn.Module module, DebertaConfig config)
     {
         using var noGrad = no_grad();
+        // Some nn.init calls hand back a new Tensor object over the parameter (the soak test found five left alive per
+        // model built, the padding row's view among them); the scope disposes those wrappers, never the parameters,
+        // which exist before it.
+        using var scope = NewDisposeScope();
         double std = config.InitializerRange;
         foreach (var (name, m) in module.named_modules().Prepend(("", module)))
         {

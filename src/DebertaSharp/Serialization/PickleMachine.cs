@@ -168,6 +168,13 @@ internal sealed class PickleMachine
 
     private CheckpointFormatException Error(string? key, string detail, Exception? inner = null) => new(_path, key, detail, inner);
 
+    // The decimal argument of the text opcodes INT, PUT and GET (fuzzing: long.Parse let a FormatException or an
+    // OverflowException escape on a malformed line).
+    private long TextInteger(string line, string opcode) =>
+        long.TryParse(line, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value)
+            ? value
+            : throw Error(null, $"{opcode} needs a decimal integer, not '{(line.Length > 40 ? line[..40] + "..." : line)}'.");
+
     // Executes one opcode; true on STOP.
     private bool Step(byte op)
     {
@@ -222,7 +229,7 @@ internal sealed class PickleMachine
                     {
                         "00" => false,
                         "01" => true,
-                        _ => long.Parse(line, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture),
+                        _ => TextInteger(line, "INT"),
                     });
                     break;
                 }
@@ -349,7 +356,7 @@ internal sealed class PickleMachine
                 _memo[_memo.Count] = Peek();
                 break;
             case (byte)'p': // PUT (text)
-                _memo[long.Parse(ReadLine(), CultureInfo.InvariantCulture)] = Peek();
+                _memo[TextInteger(ReadLine(), "PUT")] = Peek();
                 break;
             case (byte)'h': // BINGET
                 Push(MemoGet(ReadByte()));
@@ -358,7 +365,7 @@ internal sealed class PickleMachine
                 Push(MemoGet(ReadUInt32()));
                 break;
             case (byte)'g': // GET (text)
-                Push(MemoGet(long.Parse(ReadLine(), CultureInfo.InvariantCulture)));
+                Push(MemoGet(TextInteger(ReadLine(), "GET")));
                 break;
             case (byte)'c': // GLOBAL
                 {

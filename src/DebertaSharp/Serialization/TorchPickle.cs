@@ -98,6 +98,16 @@ internal static class TorchPickle
         }
         using (zip)
         {
+            try
+            {
+                // The central directory is read on first use of Entries (fuzzing: an entry count that disagrees with
+                // the end-of-central-directory record escaped as a raw InvalidDataException).
+                _ = zip.Entries.Count;
+            }
+            catch (InvalidDataException e)
+            {
+                throw new CheckpointFormatException(path, null, "the zip archive's central directory is corrupt: " + e.Message, e);
+            }
             var pickles = zip.Entries.Where(e => e.FullName.EndsWith("/data.pkl", StringComparison.Ordinal)
                                                  && e.FullName.IndexOf('/') == e.FullName.Length - "/data.pkl".Length).ToList();
             if (pickles.Count != 1)

@@ -22,11 +22,53 @@ internal sealed class TokenizerConfig
         try
         {
             using var s = File.OpenRead(path);
-            return JsonNode.Parse(s, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true });
+            JsonNode? node = JsonNode.Parse(s, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true });
+            Materialize(node, path);
+            return node;
         }
         catch (JsonException e)
         {
             throw new TokenizerFormatException(path, "is not valid JSON: " + e.Message, e);
+        }
+    }
+
+    /// <summary>
+    /// JsonNode reads objects' keys and string values lazily, so a duplicate key or invalid UTF-8 inside a string would
+    /// surface later as a raw ArgumentException / InvalidOperationException (found by fuzzing): read every key and
+    /// string now and name the problem. JsonNode.Parse's depth limit (64) bounds the recursion.
+    /// </summary>
+    private static void Materialize(JsonNode? node, string path)
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                try
+                {
+                    _ = o.Count;
+                }
+                catch (ArgumentException e)
+                {
+                    throw new TokenizerFormatException(path, "is not valid JSON here: an object has a duplicate key: " + e.Message, e);
+                }
+                catch (InvalidOperationException e)
+                {
+                    throw new TokenizerFormatException(path, "is not valid JSON: a key is not valid UTF-8", e);
+                }
+                foreach (var (_, v) in o) Materialize(v, path);
+                break;
+            case JsonArray a:
+                foreach (var v in a) Materialize(v, path);
+                break;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                try
+                {
+                    _ = v.GetValue<string>();
+                }
+                catch (InvalidOperationException e)
+                {
+                    throw new TokenizerFormatException(path, "is not valid JSON: a string is not valid UTF-8", e);
+                }
+                break;
         }
     }
 

@@ -22,6 +22,20 @@ internal static class TokenizerJson
 
     public static Loaded Load(string path)
     {
+        try
+        {
+            return LoadCore(path);
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException or InvalidCastException)
+        {
+            // JsonNode's casts and indexers throw these when a value has another JSON type than the section expects
+            // (found by fuzzing: an array where the post_processor's special token object was expected).
+            throw new TokenizerFormatException(path, "a value has the wrong JSON type or range: " + e.Message, e);
+        }
+    }
+
+    private static Loaded LoadCore(string path)
+    {
         JsonObject root = TokenizerConfig.ReadJson(path) as JsonObject ?? throw new TokenizerFormatException(path, "must be a JSON object");
         string P(string section) => $"{path} ({section})";
 
@@ -140,6 +154,9 @@ internal static class TokenizerJson
                     throw new TokenizerFormatException(P("added_tokens"), $"added token {o.ToJsonString()} needs a non-negative integer 'id'");
                 var t = TokenizerConfig.ParseToken(o, P("added_tokens"), "added_tokens", special: false)!;
                 t = t with { Special = TokenizerConfig.Bool(o, "special", path) ?? false, Normalized = TokenizerConfig.Bool(o, "normalized", path) ?? true };
+                // AFL++ found an empty content reaching AddToken's ArgumentException.
+                if (t.Content.Length == 0)
+                    throw new TokenizerFormatException(P("added_tokens"), $"added token {id} has an empty 'content'");
                 // As tokenizers: the id is the model's when the content is in the vocabulary, else the next free one;
                 // the file's "id" only has to be well-formed (tokenizers warns when it differs).
                 core.AddToken(t);
