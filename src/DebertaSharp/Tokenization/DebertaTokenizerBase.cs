@@ -185,9 +185,8 @@ public abstract class DebertaTokenizerBase
         ArgumentNullException.ThrowIfNull(texts);
         var opts = Resolve(options);
         var encs = new EncodingBuilder[texts.Count];
-        // Every per-text step runs on the workers, the final arrays included (Finish's copies are a third of the work,
-        // and done serially after the loop they capped the speed-up below 1.5 on two cores); only padding, which needs
-        // the batch's longest, waits for all of them.
+        // Every per-text step runs on the workers, the final arrays included; only padding, which needs the batch's
+        // longest, waits for all of them.
         if (opts.Padding == PaddingStrategy.None)
         {
             var done = new Encoding[texts.Count];
@@ -247,12 +246,13 @@ public abstract class DebertaTokenizerBase
             target = opts.Padding == PaddingStrategy.MaxLength ? opts.PadLength!.Value : encs.Max(e => e.Count);
             if (opts.PadMultiple is int m && target % m != 0) target += m - target % m;
         }
-        string padToken = PadToken;
-        int padId = PadTokenId, padType = PadTokenTypeId;
+        bool pad = opts.Padding != PaddingStrategy.None;
+        string padToken = pad ? PadToken : "";
+        int padId = pad ? PadTokenId : 0, padType = PadTokenTypeId;
         var result = new Encoding[encs.Length];
         void One(int i)
         {
-            if (opts.Padding != PaddingStrategy.None) encs[i].Pad(target, padId, padType, padToken, opts.PadSide);
+            if (pad) encs[i].Pad(target, padId, padType, padToken, opts.PadSide);
             result[i] = encs[i].ToEncoding();
             EncodingBuilder.Return(encs[i]);
             encs[i] = null!;
