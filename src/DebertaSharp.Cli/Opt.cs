@@ -65,6 +65,19 @@ internal static class Opt
         return option;
     }
 
+    /// <summary>A positional argument restricted to <paramref name="choices"/> (completed by the shell; the error lists them).</summary>
+    public static Argument<string> ChoiceArgument(string name, string description, IReadOnlyList<string> choices)
+    {
+        var argument = new Argument<string>(name) { Description = $"{description}: {string.Join(", ", choices)}.", HelpName = name };
+        argument.CompletionSources.Add([.. choices]);
+        argument.Validators.Add(r =>
+        {
+            string v = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
+            if (!choices.Contains(v)) r.AddError($"{name} must be one of {string.Join("|", choices)}, not '{v}'");
+        });
+        return argument;
+    }
+
     /// <summary>An optional integer that must be positive (null when absent).</summary>
     public static Option<int?> PositiveInt(string name, string description)
     {

@@ -14,19 +14,10 @@ namespace DebertaSharp.Cli;
 /// </summary>
 internal static class PipelineCommand
 {
-    private static readonly string[] Tasks =
-        ["fill-mask", "text-classification", "sentiment-analysis", "token-classification", "ner", "question-answering", "zero-shot-classification", "feature-extraction"];
-
     /// <summary>The <c>pipeline</c> command.</summary>
     internal static Command Build()
     {
-        var task = new Argument<string>("task") { Description = "The task: " + string.Join(", ", Tasks) + ".", HelpName = "task" };
-        task.CompletionSources.Add(Tasks);
-        task.Validators.Add(r =>
-        {
-            string v = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
-            if (Array.IndexOf(Tasks, v) < 0) r.AddError($"task must be one of {string.Join("|", Tasks)}, not '{v}'");
-        });
+        var task = Opt.ChoiceArgument("task", "The task", PipelineFactory.Tasks);
         var texts = new Argument<string[]>("TEXT") { Description = "Input texts (or use --input).", Arity = ArgumentArity.ZeroOrMore };
         var model = Opt.Required<string>("--model", "Checkpoint folder (config.json + weights) with the task's head.").WithHelpName("DIR");
         var tokenizer = Opt.Create<string>("--tokenizer", "Tokenizer folder; defaults to --model.").WithHelpName("DIR");

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using DebertaSharp.Pipelines;
 using DebertaSharp.Server;
 
 namespace DebertaSharp.Cli;
@@ -10,14 +11,11 @@ namespace DebertaSharp.Cli;
 /// </summary>
 internal static class ServeCommand
 {
-    private static readonly string[] Tasks =
-        ["fill-mask", "text-classification", "sentiment-analysis", "token-classification", "ner", "question-answering", "zero-shot-classification", "feature-extraction"];
-
     /// <summary>The <c>serve</c> command.</summary>
     internal static Command Build()
     {
         var model = Opt.Required<string>("--model", "Checkpoint folder (config.json + weights) with the task's head.").WithHelpName("DIR");
-        var task = Opt.Choice("--task", "The pipeline task.", Tasks);
+        var task = Opt.Choice("--task", "The pipeline task.", [.. PipelineFactory.Tasks]);
         task.Required = true;
         var tokenizer = Opt.Create<string>("--tokenizer", "Tokenizer folder; defaults to --model.").WithHelpName("DIR");
         var host = Opt.Create("--host", "Address to listen on (an IP address, localhost, or * for all).", "127.0.0.1").WithHelpName("ADDR");

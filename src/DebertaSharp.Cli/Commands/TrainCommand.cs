@@ -45,13 +45,7 @@ internal static class TrainCommand
     /// <summary>The <c>train</c> command.</summary>
     internal static Command Build()
     {
-        var task = new Argument<string>("task") { Description = "The script: " + string.Join(", ", Tasks) + ".", HelpName = "task" };
-        task.CompletionSources.Add(Tasks);
-        task.Validators.Add(r =>
-        {
-            string v = r.Tokens.Count > 0 ? r.Tokens[0].Value : "";
-            if (Array.IndexOf(Tasks, v) < 0) r.AddError($"task must be one of {string.Join("|", Tasks)}, not '{v}'");
-        });
+        var task = Opt.ChoiceArgument("task", "The script", Tasks);
         var d = new TrainingArguments { OutputDir = "." };   // Hugging Face's defaults, shown in --help
         var s = new ScriptArguments();
 

@@ -9,6 +9,10 @@ namespace DebertaSharp.Pipelines;
 /// </summary>
 public static class PipelineFactory
 {
+    /// <summary>The task names <see cref="Create"/> accepts (Hugging Face's, with its aliases <c>sentiment-analysis</c> and <c>ner</c>).</summary>
+    public static IReadOnlyList<string> Tasks { get; } =
+        ["fill-mask", "text-classification", "sentiment-analysis", "token-classification", "ner", "question-answering", "zero-shot-classification", "feature-extraction"];
+
     /// <summary>Loads the model (with the task's head) and the tokenizer, and builds the task's pipeline.</summary>
     /// <param name="task"><c>fill-mask</c>, <c>text-classification</c> (or <c>sentiment-analysis</c>),
     /// <c>token-classification</c> (or <c>ner</c>), <c>question-answering</c>, <c>zero-shot-classification</c> or
@@ -30,9 +34,8 @@ public static class PipelineFactory
             "feature-extraction" => DebertaHead.Base,
             _ => null,
         };
+        if (!Tasks.Contains(task)) throw new ArgumentException($"unknown task \"{task}\"", nameof(task));
         // question-answering and zero-shot-classification load the head the config names (null here).
-        if (head is null && task is not ("question-answering" or "zero-shot-classification"))
-            throw new ArgumentException($"unknown task \"{task}\"", nameof(task));
         var tokenizer = DebertaTokenizerBase.FromPretrained(tokenizerDir ?? modelDir);
         var model = DebertaPreTrainedModel.FromPretrained(modelDir, dtype, head: head);
         try
