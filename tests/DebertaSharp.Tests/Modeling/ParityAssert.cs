@@ -80,6 +80,11 @@ internal static class ParityAssert
         OutputHiddenStates = outputs,
     };
 
+    /// <summary>A fixture case's inputs (position ids included) asking for hidden states and attentions when the case holds them.</summary>
+    public static DebertaInputs CaseInputs(IReadOnlyDictionary<string, Tensor> t) =>
+        Inputs(t, outputs: t.Keys.Any(k => k.StartsWith("output.hidden_states.", StringComparison.Ordinal)))
+            with { PositionIds = t.GetValueOrDefault("input.position_ids") };
+
     public static Dictionary<string, Tensor> Load(string path) => SafeTensors.Load(path);
 
     public static void DisposeAll(IEnumerable<Tensor> tensors)
