@@ -81,14 +81,8 @@ public sealed partial class ServeProcessTests
         }
     }
 
-    private static async Task<double> Metric(HttpClient client, string name)
-    {
-        string text = await client.GetStringAsync("/metrics");
-        foreach (var line in text.Split('\n'))
-            if (line.StartsWith(name + " ", StringComparison.Ordinal))
-                return double.Parse(line[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
-        throw new Xunit.Sdk.XunitException($"no metric {name} in\n{text}");
-    }
+    private static async Task<double> Metric(HttpClient client, string name) =>
+        ServerTests.Metric(await client.GetStringAsync("/metrics"), name);
 
     [Fact]
     public async Task SigtermDrainsRequestsInFlightThenExitsZero()

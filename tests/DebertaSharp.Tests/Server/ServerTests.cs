@@ -110,7 +110,7 @@ public class ServerTests
         Assert.Equal(0, Metric(metrics, "deberta_queue_depth"));
     }
 
-    private static double Metric(string text, string name)
+    internal static double Metric(string text, string name)
     {
         foreach (var line in text.Split('\n'))
             if (line.StartsWith(name + " ", StringComparison.Ordinal)) return double.Parse(line[(name.Length + 1)..], CultureInfo.InvariantCulture);
