@@ -47,6 +47,13 @@ public sealed class DebertaForMaskedLM : DebertaPreTrainedModel
     /// <summary>Whether this model uses the legacy <c>cls.predictions</c> head.</summary>
     public bool UsesLegacyHead => cls is not null;
 
+    /// <summary>
+    /// Set by the <see cref="Training.Trainer"/> around its training steps: in training mode with labels, the prediction
+    /// head runs only on the labelled positions and <see cref="MaskedLMOutput.Logits"/> is [N, V] for those N rows. Off
+    /// by default, so that a forward returns Hugging Face's [B, L, V] logits.
+    /// </summary>
+    internal bool LogitsAtLabelsOnly { get; set; }
+
     internal override DebertaModel Backbone => deberta;
 
     /// <inheritdoc/>
@@ -73,9 +80,18 @@ public sealed class DebertaForMaskedLM : DebertaPreTrainedModel
         using var scope = NewDisposeScope();
         var outputs = deberta.ForwardCore(inputIds, attentionMask, tokenTypeIds, positionIds, inputsEmbeds, outputAttentions, outputHiddenStates);
         var words = deberta.WordEmbeddingWeight;
+        var hidden = outputs.LastHiddenState;                                           // [B, L, H]
+        if (LogitsAtLabelsOnly && labels is not null && training && labels.shape.SequenceEqual(hidden.shape[..^1]))
+        {
+            // The Trainer's training step: the loss only reads the labelled rows, so the head runs on those alone
+            // ([N, H] -> [N, V], N = labels != -100); the same loss and gradients as the full [B, L, V] product.
+            var selected = labels.ne(Losses.IgnoreIndex);                               // [B, L]
+            hidden = hidden[selected];                                                  // [N, H]
+            labels = labels[selected];                                                  // [N]
+        }
         var logits = cls is not null
-            ? cls.Forward(outputs.LastHiddenState, words)                               // [B, L, V]
-            : lm_predictions!.Forward(outputs.LastHiddenState, words);
+            ? cls.Forward(hidden, words)                                                // [B, L, V] ([N, V] above)
+            : lm_predictions!.Forward(hidden, words);
         Tensor? loss = labels is null ? null : Losses.CrossEntropy(logits, labels, Config.VocabSize);
         return Scopes.MoveOut(scope, new MaskedLMOutput(loss, logits, outputs.HiddenStates, outputs.Attentions));
     }

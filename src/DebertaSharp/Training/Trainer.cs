@@ -186,6 +186,10 @@ public sealed class Trainer : IDisposable
         Tensor? savedRng = null;
         var clock = Stopwatch.StartNew();
         float trLoss = 0;
+        // Masked LM: the head's 50k-wide product only on the masked rows during training steps (same loss and gradients;
+        // evaluation, which model.eval() marks, still gets the full logits).
+        var maskedLM = Model as DebertaForMaskedLM;
+        if (maskedLM is not null) maskedLM.LogitsAtLabelsOnly = true;
         try
         {
             if (Args.Bf16 && ParameterDtype() == ScalarType.Float32)
@@ -318,6 +322,7 @@ public sealed class Trainer : IDisposable
         finally
         {
             savedRng?.Dispose();
+            if (maskedLM is not null) maskedLM.LogitsAtLabelsOnly = false;
             if (!wasTraining) Model.eval();
             RestoreFullPrecision();   // also when cancelled or failed: the caller gets its fp32 model back
         }
