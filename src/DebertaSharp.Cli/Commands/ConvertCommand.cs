@@ -1,4 +1,5 @@
 using System.CommandLine;
+using static TorchSharp.torch;
 using DebertaSharp.Serialization;
 using DebertaSharp.TensorFlow;
 
@@ -23,21 +24,32 @@ internal static class ConvertCommand
         var output = Opt.Required<string>("--output", "Folder to write (created if needed): the weights file and config.json, each " +
             "replaced only once completely written.").WithHelpName("DIR");
         var head = Opt.Choice("--head", "Model class; auto takes it from config.json \"architectures\".", Heads, "auto");
+        var dtype = Opt.Choice("--dtype", "Weights' dtype in the written file (--to pt; as model.to(dtype).save_pretrained): auto keeps " +
+            "the checkpoint's. --to tf writes float32 (TF models run in float32 only).", ["auto", "float32", "float16", "bfloat16"], "auto");
         var command = new Command("convert",
             "Converts a checkpoint between the PyTorch and the TensorFlow (Keras h5) formats.\n\n" +
             "--to tf writes tf_model.h5 with the names, shapes, dtypes and attributes that transformers 4.x's TFDeberta* " +
             "save_pretrained writes; --to pt writes model.safetensors as DebertaPreTrainedModel.SavePretrained does.")
         {
-            model, to, output, head,
+            model, to, output, head, dtype,
         };
         CliApp.SetAction(command, (parseResult, cancellationToken) => Run(
             parseResult.GetRequiredValue(model), parseResult.GetValue(to)!, parseResult.GetRequiredValue(output), parseResult.GetValue(head),
-            parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error));
+            parseResult.GetValue(dtype)!, parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error));
         return command;
     }
 
-    private static int Run(string modelDir, string to, string outputDir, string? headName, TextWriter stdout, TextWriter stderr)
+    private static int Run(string modelDir, string to, string outputDir, string? headName, string dtypeName, TextWriter stdout, TextWriter stderr)
     {
+        ScalarType? dtype = dtypeName switch
+        {
+            "float32" => ScalarType.Float32,
+            "float16" => ScalarType.Float16,
+            "bfloat16" => ScalarType.BFloat16,
+            _ => null,
+        };
+        if (to == "tf" && dtype is not (null or ScalarType.Float32))
+            throw new CliUsageException($"--dtype {dtypeName}: --to tf writes float32 weights only (TF models run in float32)");
         DebertaHead? head = ForwardCommand.ParseHead(headName);
         if (File.Exists(modelDir)) throw new IOException($"--model: '{modelDir}' is a file, not a checkpoint folder");
         if (!Directory.Exists(modelDir)) throw new DirectoryNotFoundException($"--model: folder '{modelDir}' does not exist");
@@ -53,11 +65,11 @@ internal static class ConvertCommand
         }
         else
         {
-            using var model = DebertaPreTrainedModel.FromPretrained(modelDir, head: head ?? TFDebertaPreTrainedModel.HeadFromArchitectures(
+            using var model = DebertaPreTrainedModel.FromPretrained(modelDir, dtype, head: head ?? TFDebertaPreTrainedModel.HeadFromArchitectures(
                 DebertaConfig.FromFile(Path.Combine(modelDir, "config.json")).Architectures),
                 options: options with { FromTf = hasTf });
             model.SavePretrained(outputDir);
-            stdout.WriteLine($"{model.GetType().Name}: wrote {Path.Combine(outputDir, "model.safetensors")} and config.json");
+            stdout.WriteLine($"{model.GetType().Name}: wrote {Path.Combine(outputDir, "model.safetensors")} ({model.LoadReport?.ModelDtype.ToString().ToLowerInvariant()}) and config.json");
         }
         return 0;
     }

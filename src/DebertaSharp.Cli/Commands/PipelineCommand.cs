@@ -36,7 +36,7 @@ internal static class PipelineCommand
         var template = Opt.Create<string>("--hypothesis_template", "zero-shot-classification: the hypothesis (\"This example is {}.\").").WithHelpName("T");
         var multiLabel = Opt.Flag("--multi_label", "zero-shot-classification: score each label on its own.");
         var batchSize = Opt.PositiveInt("--batch_size", "Inputs per forward pass (8).");
-        var dtype = Opt.Choice("--dtype", "Compute dtype.", ["float32", "bfloat16"], "float32");
+        var dtype = Opt.Choice("--dtype", "Compute dtype: the weights are cast to it on load, whatever the checkpoint stores (float16 too).", ["float32", "bfloat16"], "float32");
 
         var command = new Command("pipeline",
             "Runs a Hugging Face pipeline (fill-mask, classification, NER, question answering, zero-shot, features).\n\n" +
@@ -81,7 +81,7 @@ internal static class PipelineCommand
 
             string modelDir = p.GetRequiredValue(model);
             if (!Directory.Exists(modelDir)) throw new DirectoryNotFoundException($"--model: folder '{modelDir}' does not exist");
-            using var pipeline = PipelineFactory.Create(kind, modelDir, p.GetValue(tokenizer), p.GetValue(dtype) == "bfloat16" ? ScalarType.BFloat16 : null);
+            using var pipeline = PipelineFactory.Create(kind, modelDir, p.GetValue(tokenizer), p.GetValue(dtype) == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32);
             ct.ThrowIfCancellationRequested();
             var results = pipeline.Run(inputs, parameters) as JsonArray
                 ?? throw new InvalidOperationException("the pipeline returned no list for a list of inputs");
