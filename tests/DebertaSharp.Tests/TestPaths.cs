@@ -19,6 +19,9 @@ internal static class TestPaths
     /// <summary>Absolute path of a file or folder inside the fixtures folder.</summary>
     public static string Fixture(params string[] parts) => Path.Combine([Fixtures, .. parts]);
 
+    /// <summary>Absolute path of a file or folder under the repository root (three levels above the fixtures folder).</summary>
+    public static string Repo(params string[] parts) => Path.GetFullPath(Path.Combine([Fixtures, "..", "..", "..", .. parts]));
+
     /// <summary>A fresh temporary folder, deleted when disposed.</summary>
     public static TempDir TempDir() => new();
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuilds the project's own models (models/README.md) with deberta train, as they were made:
 #   1. the corpus (tools/corpus/build.sh);
-#   2. pretraining of models/deberta-sharp-small (masked LM, 5,000 steps; stopped after checkpoint-1500 and
-#      resumed from it, as the shipped run was);
+#   2. pretraining of models/deberta-sharp-small (masked LM; started for 5,000 steps, stopped after checkpoint-1500 and
+#      resumed from it for 4,000 in all, as the shipped run was);
 #   3. fp16 export of the pretrained model into models/deberta-sharp-small;
 #   4. fine-tunes: sentiment (shipped as models/deberta-sharp-small-sentiment) and NER, each also from random
 #      initialisation (same config, same arguments) for the comparison table.
@@ -25,7 +25,7 @@ pretrain=(train masked-lm
   --train_file corpus/train.txt --validation_file corpus/heldout.txt
   --do_train --do_eval --max_seq_length 128
   --per_device_train_batch_size 32 --per_device_eval_batch_size 64
-  --learning_rate 5e-4 --warmup_steps 250 --weight_decay 0.01 --max_steps 5000
+  --learning_rate 5e-4 --warmup_steps 250 --weight_decay 0.01
   --logging_steps 50 --eval_strategy steps --eval_steps 500 --save_steps 500 --save_total_limit 3
   --bf16 --seed 42 --output_dir "$work/pretrain")
 
@@ -33,11 +33,13 @@ if has corpus; then tools/corpus/build.sh corpus; fi
 
 if has pretrain; then
   # The shipped run was stopped (SIGTERM, which deberta train handles as Ctrl-C) after checkpoint-1500 was written, then resumed from it.
-  deberta "${pretrain[@]}" --overwrite_output_dir &
+  deberta "${pretrain[@]}" --max_steps 5000 --overwrite_output_dir &
   pid=$!
   until [ -f "$work/pretrain/checkpoint-1500/trainer_state.json" ]; do sleep 10; done
   kill -TERM $pid; wait $pid || true
-  deberta "${pretrain[@]}" --resume_from_checkpoint "$work/pretrain/checkpoint-1500"
+  # Resumed with max_steps 4000 instead of 5000 to fit the time the run had: the linear decay continues from
+  # checkpoint-1500's step towards 4,000 (the learning rate steps down from 3.7e-4 to 3.3e-4 at the resume).
+  deberta "${pretrain[@]}" --max_steps 4000 --resume_from_checkpoint "$work/pretrain/checkpoint-1500"
 fi
 
 if has export; then
@@ -45,6 +47,9 @@ if has export; then
   deberta convert --model "$work/pretrain" --to pt --dtype float16 --output "$out"
   cp "$work/pretrain"/{vocab.json,merges.txt,tokenizer_config.json,special_tokens_map.json,trainer_state.json,all_results.json} "$out"/
   cp corpus/manifest.json "$out/corpus_manifest.json"
+  # microsoft/deberta-base's tokenizer answers 512 tokens (transformers' max_model_input_sizes); vocab.json and
+  # merges.txt alone do not say so, so the exported tokenizer_config.json gets it.
+  sed -i '0,/{/s//{\n  "model_max_length": 512,/' "$out/tokenizer_config.json"
 fi
 
 if has finetune; then

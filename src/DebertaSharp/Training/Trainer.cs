@@ -784,9 +784,11 @@ public sealed class Trainer : IDisposable
     private (Tensor Rng, bool EpochEndPending) LoadCheckpoint(string checkpoint)
     {
         var saved = TrainerState.Load(Path.Combine(checkpoint, "trainer_state.json"));
+        // Hugging Face sets state.max_steps from the new arguments after the load ("in case the training arguments
+        // changed"): a resumed run may stop earlier or later, and the schedule continues towards the new max_steps.
         if (saved.MaxSteps != State.MaxSteps)
-            throw new InvalidOperationException(
-                $"{checkpoint}: the checkpoint's run has max_steps {saved.MaxSteps}, this one {State.MaxSteps}; resume with the same data, batch size, epochs and max_steps.");
+            _logger?.LogWarning("{Checkpoint}: the checkpoint's run had max_steps {Saved}; this one runs to {MaxSteps} (the learning-rate schedule follows the new value).",
+                checkpoint, saved.MaxSteps, State.MaxSteps);
         LoadWeights(checkpoint);
         string optimizerPath = Path.Combine(checkpoint, "optimizer.safetensors");
         var schedPath = Path.Combine(checkpoint, "scheduler.json");

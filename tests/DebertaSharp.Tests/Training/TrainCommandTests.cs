@@ -196,4 +196,34 @@ public sealed class TrainCommandTests(ITestOutputHelper log)
             .Where(h => h.ContainsKey("loss")).Select(h => $"{h["step"]}:{h["loss"]}:{h["grad_norm"]}:{h["learning_rate"]}:{h["epoch"]}"));
         Assert.Equal(Losses(tmp["full"]), Losses(output));
     }
+
+    /// <summary>
+    /// As Hugging Face (<c>self.state.max_steps = max_steps</c> after loading the checkpoint's state), a run may be resumed
+    /// with another max_steps: it stops there, and the linear schedule continues towards the new value, i.e. at step k
+    /// the learning rate is learning_rate * (new_max_steps - k) / new_max_steps (no warmup).
+    /// </summary>
+    [Fact]
+    public void Resuming_With_Another_Max_Steps_Follows_The_New_Schedule()
+    {
+        using var tmp = TestPaths.TempDir();
+        string train = SentimentSlice(tmp["train.jsonl"], 64);
+        string output = tmp["run"];
+        string[] Args(int maxSteps) => Scratch("text-classification", tmp, output, "--train_file", train, "--do_train",
+            "--max_seq_length", "32", "--per_device_train_batch_size", "8", "--max_steps", maxSteps.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--learning_rate", "1e-3", "--logging_steps", "1", "--save_steps", "4", "--seed", "5");
+        var (code, _, err) = Run(Args(8));
+        Assert.True(code == 0, err);
+        (code, _, err) = Run([.. Args(12), "--resume_from_checkpoint", Path.Combine(output, "checkpoint-4")]);
+        Assert.True(code == 0, err);
+        Assert.Contains("max_steps 8", err);
+        var state = TrainerState.Load(Path.Combine(output, "trainer_state.json"));
+        Assert.Equal(12, state.GlobalStep);
+        Assert.Equal(12, state.MaxSteps);
+        var lrs = state.LogHistory.Where(h => h.ContainsKey("loss")).ToDictionary(h => JsonNumbers.ToInt(h["step"]!),
+            h => JsonNumbers.ToDouble(h["learning_rate"]!));
+        // Steps 1-4 logged by the first run (schedule of 8; the resumed run keeps the checkpoint's history), 5-12 by the
+        // resumed one (schedule of 12). The rate logged at step k is the one after k scheduler steps.
+        for (int k = 1; k <= 4; k++) Assert.Equal(1e-3 * (8 - k) / 8, lrs[k], 12);
+        for (int k = 5; k <= 12; k++) Assert.Equal(1e-3 * (12 - k) / 12, lrs[k], 12);
+    }
 }
