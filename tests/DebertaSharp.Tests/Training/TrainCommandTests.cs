@@ -226,4 +226,33 @@ public sealed class TrainCommandTests(ITestOutputHelper log)
         for (int k = 1; k <= 4; k++) Assert.Equal(1e-3 * (8 - k) / 8, lrs[k], 12);
         for (int k = 5; k <= 12; k++) Assert.Equal(1e-3 * (12 - k) / 12, lrs[k], 12);
     }
+
+    /// <summary>
+    /// A float16 checkpoint fine-tunes on float32 weights, as transformers 4.x's scripts (from_pretrained without
+    /// torch_dtype) do, and the result is saved in float32.
+    /// </summary>
+    [Fact]
+    public void A_Float16_Checkpoint_Trains_And_Saves_In_Float32()
+    {
+        using var tmp = TestPaths.TempDir();
+        string train = SentimentSlice(tmp["train.jsonl"], 16);
+        var (code, _, err) = Run(Scratch("text-classification", tmp, tmp["scratch"], "--train_file", train, "--do_train",
+            "--max_seq_length", "32", "--max_steps", "1", "--save_strategy", "no"));
+        Assert.True(code == 0, err);
+        (code, _, err) = ForwardCommandTests.RunInProcess(["convert", "--model", tmp["scratch"], "--to", "pt", "--dtype", "float16", "--output", tmp["fp16"]]);
+        Assert.True(code == 0, err);
+        Assert.Contains("\"dtype\": \"float16\"", File.ReadAllText(Path.Combine(tmp["fp16"], "config.json")));
+        string output = tmp["run"];
+        (code, _, err) = Run("text-classification", "--model_name_or_path", tmp["fp16"], "--tokenizer_name", TestPaths.Fixture("deberta-base-vocab"),
+            "--train_file", train, "--do_train", "--max_seq_length", "32", "--per_device_train_batch_size", "8", "--max_steps", "2",
+            "--save_strategy", "no", "--output_dir", output);
+        Assert.True(code == 0, err);
+        var weights = DebertaSharp.Serialization.SafeTensors.Load(Path.Combine(output, "model.safetensors"));
+        try
+        {
+            Assert.All(weights.Values.Where(t => t.is_floating_point()), t => Assert.Equal(TorchSharp.torch.ScalarType.Float32, t.dtype));
+        }
+        finally { foreach (var t in weights.Values) t.Dispose(); }
+        Assert.Contains("\"dtype\": \"float32\"", File.ReadAllText(Path.Combine(output, "config.json")));
+    }
 }

@@ -137,7 +137,9 @@ public static partial class FineTuning
     {
         if (c.Script.ModelNameOrPath is { } dir)
         {
-            var model = PretrainedLoader.Load(dir, config, head, null, null, new PretrainedLoadOptions
+            // transformers 4.x's example scripts call from_pretrained without torch_dtype, which loads float32 whatever the
+            // checkpoint stores (a float16 checkpoint trains on float32 weights; --bf16 casts for compute in the Trainer).
+            var model = PretrainedLoader.Load(dir, config, head, TorchSharp.torch.ScalarType.Float32, null, new PretrainedLoadOptions
             {
                 Log = c.Logger is null ? null : line => c.Logger.LogInformation("{Line}", line),
             });
