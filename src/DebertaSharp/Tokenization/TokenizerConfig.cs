@@ -22,20 +22,20 @@ internal sealed class TokenizerConfig
         try
         {
             using var s = File.OpenRead(path);
-            JsonNode? node = JsonNode.Parse(s, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true });
+            JsonNode? node = JsonNode.Parse(s, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, MaxDepth = TokenizerLimits.MaxJsonDepth });
             Materialize(node, path);
             return node;
         }
         catch (JsonException e)
         {
-            throw new TokenizerFormatException(path, "is not valid JSON: " + e.Message, e);
+            throw new TokenizerFormatException(path, $"is not valid JSON (nesting limit {TokenizerLimits.MaxJsonDepth}, TokenizerLimits.MaxJsonDepth): " + e.Message, e);
         }
     }
 
     /// <summary>
     /// JsonNode reads objects' keys and string values lazily, so a duplicate key or invalid UTF-8 inside a string would
     /// surface later as a raw ArgumentException / InvalidOperationException (found by fuzzing): read every key and
-    /// string now and name the problem. JsonNode.Parse's depth limit (64) bounds the recursion.
+    /// string now and name the problem. The parser's depth limit (TokenizerLimits.MaxJsonDepth) bounds the recursion.
     /// </summary>
     private static void Materialize(JsonNode? node, string path)
     {
@@ -91,7 +91,9 @@ internal sealed class TokenizerConfig
             if (cfg["errors"] is JsonNode en) c.Errors = Str(en, "errors", cfgPath);
             if (cfg["model_max_length"] is JsonValue mv)
             {
-                double d = mv.GetValueKind() == JsonValueKind.Number ? mv.GetValue<double>() : throw new TokenizerFormatException(cfgPath, "model_max_length must be a number");
+                double d = mv.GetValueKind() == JsonValueKind.Number && mv.TryGetValue(out double number) ? number
+                    : mv.GetValueKind() == JsonValueKind.Number ? double.PositiveInfinity   // 1e400: past double, i.e. no limit
+                    : throw new TokenizerFormatException(cfgPath, "model_max_length must be a number");
                 c.ModelMaxLength = d >= int.MaxValue ? null : (int)d;
             }
             c.PaddingSide = SideOf(cfg, "padding_side", cfgPath);
