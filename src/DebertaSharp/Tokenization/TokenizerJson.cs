@@ -152,6 +152,7 @@ internal static class TokenizerJson
         // Added tokens
         if (root["added_tokens"] is JsonArray added)
         {
+            var tokens = new List<AddedToken>(added.Count);
             foreach (var node in added)
             {
                 var o = node as JsonObject ?? throw new TokenizerFormatException(P("added_tokens"), "each added token must be an object");
@@ -165,8 +166,9 @@ internal static class TokenizerJson
                 TokenizerLimits.CheckToken(t.Content, P("added_tokens"), $"added token {id}");
                 // As tokenizers: the id is the model's when the content is in the vocabulary, else the next free one;
                 // the file's "id" only has to be well-formed (tokenizers warns when it differs).
-                core.AddToken(t);
+                tokens.Add(t);
             }
+            core.AddTokens(tokens);
         }
         else if (root["added_tokens"] is not null) throw new TokenizerFormatException(P("added_tokens"), "must be an array");
 

@@ -148,4 +148,22 @@ public class TokenizerLimitsTests
         Assert.Contains("model.dropout", e.Message);
         Assert.Contains("1e400", e.Message);
     }
+
+    [Fact]
+    public void ManyAddedTokensLoadInLinearTime()
+    {
+        // Each added token used to rebuild the matchers over all earlier ones and scan them for the next free id:
+        // 50,000 took minutes. Batched, the file loads in well under a second.
+        using var dir = TestPaths.TempDir();
+        var json = FixtureJson();
+        var added = (JsonArray)json["added_tokens"]!;
+        for (int i = 0; i < 50_000; i++)
+            added.Add(new JsonObject { ["id"] = 60_000 + i, ["content"] = "<extra_" + Invariant(i) + ">", ["special"] = true, ["normalized"] = false });
+        File.WriteAllText(dir["tokenizer.json"], json.ToJsonString());
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var tok = DebertaTokenizerFast.FromPretrained(dir.Path);
+        watch.Stop();
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"loading took {watch.Elapsed}");
+        Assert.Equal(tok.ConvertTokensToIds("<extra_0>") + 49_999, tok.ConvertTokensToIds("<extra_49999>"));
+    }
 }
