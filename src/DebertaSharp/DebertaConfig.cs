@@ -150,6 +150,10 @@ public sealed record DebertaConfig
     /// </summary>
     internal const int MaxJsonDepth = 64;
 
+    /// <summary>The largest config.json read: 64 MB (hub configs have a few KB; an id2label of a million labels about 30 MB).
+    /// The file is read whole into a string before parsing.</summary>
+    internal const long MaxFileBytes = 64L << 20;
+
     /// <summary>The largest <c>vocab_size</c> (and <c>type_vocab_size</c>): the tokenizers' vocabulary limit
     /// (<see cref="Tokenization.TokenizerLimits.MaxVocabSize"/>, five million; the largest public vocabularies have about 256,000).</summary>
     internal const int MaxVocabSize = Tokenization.TokenizerLimits.MaxVocabSize;
@@ -212,6 +216,9 @@ public sealed record DebertaConfig
     public static DebertaConfig FromFile(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        long length = new FileInfo(path).Length;
+        if (length > MaxFileBytes)
+            throw new DebertaConfigException("config", $"the file has {length} bytes, more than the limit of {MaxFileBytes} (DebertaConfig.{nameof(MaxFileBytes)})", path);
         return Parse(File.ReadAllText(path), path);
     }
 

@@ -70,6 +70,7 @@ public sealed class DebertaTokenizer : DebertaTokenizerBase
         }
         var merges = new List<(string, string)>();
         string[] lines;
+        TokenizerLimits.CheckFileSize(mergesFile);
         try
         {
             lines = File.ReadAllText(mergesFile, new System.Text.UTF8Encoding(false, true)).Split('\n');

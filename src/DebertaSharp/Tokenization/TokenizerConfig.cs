@@ -19,6 +19,7 @@ internal sealed class TokenizerConfig
 
     public static JsonNode? ReadJson(string path)
     {
+        TokenizerLimits.CheckFileSize(path);
         try
         {
             using var s = File.OpenRead(path);

@@ -30,6 +30,21 @@ internal static class TokenizerLimits
     /// </summary>
     internal const int MaxJsonDepth = 64;
 
+    /// <summary>
+    /// The largest tokenizer file read (tokenizer.json, vocab.json, merges.txt and the small JSON files): 256 MB. The
+    /// readers hold a whole file as a JSON tree or as lines, several times its size in memory; the largest public
+    /// tokenizer.json files are about 35 MB (a 256,000-token vocabulary with its merges).
+    /// </summary>
+    internal const long MaxFileBytes = 256L << 20;
+
+    /// <summary>Refuses a file larger than <see cref="MaxFileBytes"/>.</summary>
+    internal static void CheckFileSize(string path)
+    {
+        long length = new FileInfo(path).Length;
+        if (length > MaxFileBytes)
+            throw new TokenizerFormatException(path, $"the file has {length} bytes, more than the limit of {MaxFileBytes} (TokenizerLimits.MaxFileBytes)");
+    }
+
     /// <summary>Refuses a vocabulary of more than <see cref="MaxVocabSize"/> entries.</summary>
     internal static void CheckVocabCount(int count, string source)
     {

@@ -67,6 +67,16 @@ public class ReaderLimitsPolicyTests
     }
 
     [Fact]
+    public void ConfigFileLargerThanTheLimitIsRefusedBeforeReading()
+    {
+        using var tmp = TestPaths.TempDir();
+        using (var f = new FileStream(tmp["config.json"], FileMode.Create)) f.SetLength(DebertaConfig.MaxFileBytes + 1);
+        var e = Assert.Throws<DebertaConfigException>(() => DebertaConfig.FromFile(tmp["config.json"]));
+        Assert.Equal(tmp["config.json"], e.FilePath);
+        Assert.Contains("DebertaConfig.MaxFileBytes", e.Message);
+    }
+
+    [Fact]
     public void HubSizedConfigsPassTheLimits()
     {
         DebertaConfig.XLarge.Validate();

@@ -166,4 +166,26 @@ public class TokenizerLimitsTests
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"loading took {watch.Elapsed}");
         Assert.Equal(tok.ConvertTokensToIds("<extra_0>") + 49_999, tok.ConvertTokensToIds("<extra_49999>"));
     }
+
+    private static void Sparse(string path, long length)
+    {
+        using var f = new FileStream(path, FileMode.Create);
+        f.SetLength(length);   // sparse on the usual file systems: nothing is written, and nothing may be read
+    }
+
+    [Fact]
+    public void FilesLargerThanTheLimitAreRefusedBeforeReading()
+    {
+        using var dir = TestPaths.TempDir();
+        Sparse(dir["tokenizer.json"], TokenizerLimits.MaxFileBytes + 1);
+        var fast = Assert.Throws<TokenizerFormatException>(() => DebertaTokenizerFast.FromPretrained(dir.Path));
+        Assert.Equal(dir["tokenizer.json"], fast.FilePath);
+        Assert.Contains("MaxFileBytes", fast.Message);
+
+        File.WriteAllText(dir["vocab.json"], "{\"a\": 0}");
+        Sparse(dir["merges.txt"], TokenizerLimits.MaxFileBytes + 1);
+        var slow = Assert.Throws<TokenizerFormatException>(() => new DebertaTokenizer(dir["vocab.json"], dir["merges.txt"]));
+        Assert.Equal(dir["merges.txt"], slow.FilePath);
+        Assert.Contains((TokenizerLimits.MaxFileBytes + 1).ToString(System.Globalization.CultureInfo.InvariantCulture), slow.Message);
+    }
 }
