@@ -98,6 +98,22 @@ public class ReaderLimitsTests
         Assert.Contains("run past the end of the data section (16 bytes)", e.Message);
     }
 
+    [Fact]
+    public void ShardIndexLargerThanTheLimitOrTooDeepIsRefused()
+    {
+        using var tmp = TestPaths.TempDir();
+        string path = tmp["model.safetensors.index.json"];
+        using (var f = new FileStream(path, FileMode.Create)) f.SetLength(CheckpointFiles.MaxIndexBytes + 1); // sparse
+        var big = Assert.Throws<CheckpointFormatException>(() => CheckpointFiles.ReadIndex(path));
+        Assert.Equal(path, big.FilePath);
+        Assert.Contains("MaxIndexBytes", big.Message);
+
+        int depth = CheckpointFiles.MaxIndexJsonDepth + 6;
+        File.WriteAllText(path, $"{{\"metadata\": {new string('[', depth)}{new string(']', depth)}, \"weight_map\": {{}}}}");
+        var deep = Assert.Throws<CheckpointFormatException>(() => CheckpointFiles.ReadIndex(path));
+        Assert.Contains($"nesting limit {CheckpointFiles.MaxIndexJsonDepth}", deep.Message);
+    }
+
     // ---------------- torch pickle ----------------
 
     private static CheckpointFormatException RefusedZip(byte[] dataPkl, params (string, byte[])[] storages) =>
