@@ -115,6 +115,7 @@ internal sealed class TokenizerConfig
             foreach (var (k, v) in added)
             {
                 if (v is not JsonValue jv || !jv.TryGetValue(out int id)) throw new TokenizerFormatException(addedPath, $"the id of '{k}' must be an integer");
+                TokenizerLimits.CheckToken(k, addedPath, "added token");
                 c.AddedTokensJson.Add((k, id));
             }
         }
@@ -146,10 +147,12 @@ internal sealed class TokenizerConfig
             case null:
                 return null;
             case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                TokenizerLimits.CheckToken(v.GetValue<string>(), src, key);
                 return new AddedToken(v.GetValue<string>(), Special: special);
             case JsonObject o:
                 string content = o["content"] is JsonValue cv && cv.GetValueKind() == JsonValueKind.String ? cv.GetValue<string>()
                     : throw new TokenizerFormatException(src, $"{key}: an added token needs a string 'content'");
+                TokenizerLimits.CheckToken(content, src, key);
                 return new AddedToken(content,
                     SingleWord: Bool(o, "single_word", src) ?? false,
                     LStrip: Bool(o, "lstrip", src) ?? false,

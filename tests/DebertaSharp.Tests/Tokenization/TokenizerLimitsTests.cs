@@ -94,6 +94,15 @@ public class TokenizerLimitsTests
         var merge = FastRefused(dir, j => ((JsonArray)j["model"]!["merges"]!).Insert(0, new JsonArray("a", longToken)));
         Assert.Contains("model.merges", merge.Message);
         Assert.Contains("MaxTokenLength", merge.Message);
+
+        // tokenizer_config.json's special tokens go through the same bound.
+        File.WriteAllText(dir["tokenizer.json"], FixtureJson().ToJsonString());
+        File.WriteAllText(dir["tokenizer_config.json"], $"{{\"mask_token\": \"{longToken}\"}}");
+        var config = Assert.Throws<TokenizerFormatException>(() => DebertaTokenizerFast.FromPretrained(dir.Path));
+        Assert.Equal(dir["tokenizer_config.json"], config.FilePath);
+        Assert.Contains("mask_token", config.Message);
+        Assert.Contains("MaxTokenLength", config.Message);
+        File.Delete(dir["tokenizer_config.json"]);
     }
 
     [Fact]
