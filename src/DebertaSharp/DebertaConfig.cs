@@ -144,8 +144,47 @@ public sealed record DebertaConfig
     /// <summary>The relative attention terms as a list (empty when unset).</summary>
     [JsonIgnore] public IReadOnlyList<string> PosAttTypes => PosAttType ?? [];
 
+    /// <summary>
+    /// Deepest JSON nesting accepted in config.json (System.Text.Json's default, made explicit): a config nests two
+    /// levels (id2label, or a task_specific_params entry); unknown keys are kept as JSON, so their depth is bounded too.
+    /// </summary>
+    internal const int MaxJsonDepth = 64;
+
+    /// <summary>The largest config.json read: 64 MB (hub configs have a few KB; an id2label of a million labels about 30 MB).
+    /// The file is read whole into a string before parsing.</summary>
+    internal const long MaxFileBytes = 64L << 20;
+
+    /// <summary>The largest <c>vocab_size</c> (and <c>type_vocab_size</c>): the tokenizers' vocabulary limit
+    /// (<see cref="Tokenization.TokenizerLimits.MaxVocabSize"/>, five million; the largest public vocabularies have about 256,000).</summary>
+    internal const int MaxVocabSize = Tokenization.TokenizerLimits.MaxVocabSize;
+
+    /// <summary>The largest <c>hidden_size</c>, <c>embedding_size</c> and <c>pooler_hidden_size</c>: 65,536, four times the
+    /// widest published transformers (16,384; DeBERTa's largest is 1,536).</summary>
+    internal const int MaxHiddenSize = 65_536;
+
+    /// <summary>The largest <c>intermediate_size</c>: four times <see cref="MaxHiddenSize"/>, the usual feed-forward ratio.</summary>
+    internal const int MaxIntermediateSize = 4 * MaxHiddenSize;
+
+    /// <summary>The largest <c>num_hidden_layers</c>: 1,024 (published models have at most about 128; DeBERTa 48).</summary>
+    internal const int MaxLayers = 1_024;
+
+    /// <summary>The largest <c>max_position_embeddings</c> and <c>max_relative_positions</c>: 2^20, far past any context
+    /// DeBERTa's quadratic attention can run (512 in every hub checkpoint).</summary>
+    internal const int MaxPositions = 1 << 20;
+
+    /// <summary>The largest <c>num_labels</c> (and <c>id2label</c> size): a million classes.</summary>
+    internal const int MaxLabels = 1_000_000;
+
+    /// <summary>
+    /// The most parameters a configuration may describe (estimated from its sizes before anything is allocated): ten
+    /// billion, about seven times deberta-v2-xxlarge (1.5 B) and thirteen times DeBERTa v1's largest (xlarge, 750 M).
+    /// Each size can be within its own limit while their products ask for terabytes (vocab_size × hidden_size).
+    /// </summary>
+    internal const long MaxParameters = 10_000_000_000;
+
     private static readonly JsonSerializerOptions s_options = new()
     {
+        MaxDepth = MaxJsonDepth,
         WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
@@ -177,6 +216,9 @@ public sealed record DebertaConfig
     public static DebertaConfig FromFile(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
+        long length = new FileInfo(path).Length;
+        if (length > MaxFileBytes)
+            throw new DebertaConfigException("config", $"the file has {length} bytes, more than the limit of {MaxFileBytes} (DebertaConfig.{nameof(MaxFileBytes)})", path);
         return Parse(File.ReadAllText(path), path);
     }
 
@@ -250,6 +292,7 @@ public sealed record DebertaConfig
         Positive(NumAttentionHeads, "num_attention_heads");
         Positive(IntermediateSize, "intermediate_size");
         Positive(MaxPositionEmbeddings, "max_position_embeddings");
+        CheckLimits();
         if (HiddenSize % NumAttentionHeads != 0)
             throw new DebertaConfigException("num_attention_heads",
                 $"the hidden size ({HiddenSize}) is not a multiple of the number of attention heads ({NumAttentionHeads})");
@@ -283,6 +326,51 @@ public sealed record DebertaConfig
         if (ProblemType == "single_label_classification" && NumLabels == 1)
             throw new DebertaConfigException("problem_type",
                 "single_label_classification needs num_labels > 1 (use num_labels 2 for binary classification, or problem_type regression)");
+    }
+
+    // The size limits, then the estimated parameter count: the model constructors allocate every weight from these
+    // sizes, so a config.json asking for terabytes is refused here, before any allocation.
+    private void CheckLimits()
+    {
+        static void AtMost(long v, long max, string key, string limit)
+        {
+            if (v > max) throw new DebertaConfigException(key, $"{v} is more than the limit of {max} (DebertaConfig.{limit})");
+        }
+        AtMost(VocabSize, MaxVocabSize, "vocab_size", nameof(MaxVocabSize));
+        AtMost(TypeVocabSize, MaxVocabSize, "type_vocab_size", nameof(MaxVocabSize));
+        AtMost(HiddenSize, MaxHiddenSize, "hidden_size", nameof(MaxHiddenSize));
+        if (EmbeddingSize is { } es) AtMost(es, MaxHiddenSize, "embedding_size", nameof(MaxHiddenSize));
+        if (PoolerHiddenSize is { } ps) AtMost(ps, MaxHiddenSize, "pooler_hidden_size", nameof(MaxHiddenSize));
+        AtMost(IntermediateSize, MaxIntermediateSize, "intermediate_size", nameof(MaxIntermediateSize));
+        AtMost(NumHiddenLayers, MaxLayers, "num_hidden_layers", nameof(MaxLayers));
+        AtMost(MaxPositionEmbeddings, MaxPositions, "max_position_embeddings", nameof(MaxPositions));
+        AtMost(MaxRelativePositions, MaxPositions, "max_relative_positions", nameof(MaxPositions));
+        if (Id2Label is { } labels) AtMost(labels.Count, MaxLabels, "id2label", nameof(MaxLabels));
+        if (NumLabelsValue is { } nl) AtMost(nl, MaxLabels, "num_labels", nameof(MaxLabels));
+
+        long h = HiddenSize, e = EffectiveEmbeddingSize, p = EffectivePoolerHiddenSize, heads = NumAttentionHeads;
+        var parts = new (string Key, long Count)[]
+        {
+            // Word embeddings and the masked-LM decoder (untied or tied, the larger case).
+            ("vocab_size", 2 * VocabSize * e),
+            ("max_position_embeddings", (long)MaxPositionEmbeddings * e),
+            ("type_vocab_size", TypeVocabSize * e),
+            ("embedding_size", e != h ? e * h + h * e : 0),
+            // Per layer: q/k/v and the attention output (4 h²), the feed-forward pair (2 h × intermediate), the relative
+            // projections (2 h²) and talking heads (2 heads²).
+            ("num_hidden_layers", NumHiddenLayers * (6 * h * h + 2 * h * IntermediateSize + (UseTalkingHead ? 2 * heads * heads : 0))),
+            ("max_relative_positions", RelativeAttention ? 2L * EffectiveMaxRelativePositions * h : 0),
+            ("pooler_hidden_size", p * h + p * h),
+            ("num_labels", Math.Max(h, p) * NumLabels),
+        };
+        long total = parts.Sum(x => x.Count);
+        if (total > MaxParameters)
+        {
+            var largest = parts.MaxBy(x => x.Count);
+            throw new DebertaConfigException(largest.Key,
+                $"the model would have about {total} parameters, more than the limit of {MaxParameters} (DebertaConfig.{nameof(MaxParameters)}); " +
+                $"the largest part comes from {largest.Key} ({largest.Count})");
+        }
     }
 
     /// <summary>The padding row of the word embeddings: <c>pad_token_id</c>, a negative one counted from the end (as

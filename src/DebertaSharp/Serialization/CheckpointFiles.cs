@@ -27,6 +27,13 @@ internal sealed record LoadedCheckpoint(Dictionary<string, Tensor> StateDict, IR
 /// </summary>
 internal static class CheckpointFiles
 {
+    /// <summary>The largest shard index read: 64 MB. An index holds one short line per tensor (the largest public ones,
+    /// for models of hundreds of billions of parameters, are about 1 MB); it is read whole before parsing.</summary>
+    internal const long MaxIndexBytes = 64L << 20;
+
+    /// <summary>Deepest JSON nesting accepted in a shard index (System.Text.Json's default, made explicit; an index nests two).</summary>
+    internal const int MaxIndexJsonDepth = 64;
+
     /// <summary>Single-file safetensors weights.</summary>
     internal const string SafeTensorsName = "model.safetensors";
 
@@ -105,14 +112,19 @@ internal static class CheckpointFiles
     /// <exception cref="CheckpointFormatException">The index is malformed or names a file outside its folder.</exception>
     internal static IReadOnlyList<KeyValuePair<string, string>> ReadIndex(string indexPath)
     {
+        long length = new FileInfo(indexPath).Length;
+        if (length > MaxIndexBytes)
+        {
+            throw new CheckpointFormatException(indexPath, null, $"the index has {length} bytes, more than the limit of {MaxIndexBytes} (CheckpointFiles.MaxIndexBytes).");
+        }
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath));
+            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath), new JsonDocumentOptions { MaxDepth = MaxIndexJsonDepth });
         }
         catch (JsonException e)
         {
-            throw new CheckpointFormatException(indexPath, null, "the index is not valid JSON: " + e.Message, e);
+            throw new CheckpointFormatException(indexPath, null, $"the index is not valid JSON (nesting limit {MaxIndexJsonDepth}): " + e.Message, e);
         }
         using (doc)
         {

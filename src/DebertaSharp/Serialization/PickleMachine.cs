@@ -5,18 +5,43 @@ using System.Text;
 
 namespace DebertaSharp.Serialization;
 
-/// <summary>A Python tuple produced by the unpickler (structural equality, so it can be a dictionary key).</summary>
-internal sealed class PyTuple(object?[] items) : IEquatable<PyTuple>
+/// <summary>
+/// A Python tuple produced by the unpickler (structural equality, so it can be a dictionary key). The unpickler interns
+/// the tuples it builds (<see cref="PickleMachine"/>), so equal nested tuples are the same object: equality compares
+/// nested tuples by reference and the hash is computed once, which keeps both linear in the tuple's own length however
+/// the pickle shares sub-tuples (a chain of tuples each holding the previous one twice would otherwise take 2^depth steps).
+/// </summary>
+internal sealed class PyTuple : IEquatable<PyTuple>
 {
     /// <summary>The empty tuple.</summary>
     internal static readonly PyTuple Empty = new([]);
 
+    private readonly int _hash;
+
+    /// <summary>Creates a tuple of <paramref name="items"/> (nested tuples should be interned ones).</summary>
+    internal PyTuple(object?[] items)
+    {
+        Items = items;
+        var h = new HashCode();
+        int depth = 0;
+        foreach (object? o in items)
+        {
+            h.Add(o);
+            if (o is PyTuple t && t.Depth > depth)
+            {
+                depth = t.Depth;
+            }
+        }
+        _hash = h.ToHashCode();
+        Depth = 1 + depth;
+    }
+
     /// <summary>The elements.</summary>
-    internal object?[] Items { get; } = items;
+    internal object?[] Items { get; }
 
     /// <summary>Nesting depth of tuples in tuples (1 for a tuple of scalars); bounded by the unpickler so that
-    /// equality, hashing and descriptions, which recurse, cannot exhaust the stack.</summary>
-    internal int Depth { get; } = 1 + items.Select(i => i is PyTuple t ? t.Depth : 0).DefaultIfEmpty(0).Max();
+    /// descriptions, which recurse, stay small.</summary>
+    internal int Depth { get; }
 
     /// <summary>Number of elements.</summary>
     internal int Count => Items.Length;
@@ -25,25 +50,42 @@ internal sealed class PyTuple(object?[] items) : IEquatable<PyTuple>
     internal object? this[int i] => Items[i];
 
     /// <inheritdoc/>
-    public bool Equals(PyTuple? other) =>
-        other is not null && Items.Length == other.Items.Length && Items.Zip(other.Items).All(p => Equals(p.First, p.Second));
+    public bool Equals(PyTuple? other)
+    {
+        if (ReferenceEquals(this, other))
+        {
+            return true;
+        }
+        if (other is null || _hash != other._hash || Items.Length != other.Items.Length)
+        {
+            return false;
+        }
+        for (int i = 0; i < Items.Length; i++)
+        {
+            object? a = Items[i], b = other.Items[i];
+            bool same = a is PyTuple || b is PyTuple ? ReferenceEquals(a, b) : Equals(a, b);
+            if (!same)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => Equals(obj as PyTuple);
 
     /// <inheritdoc/>
-    public override int GetHashCode()
-    {
-        var h = new HashCode();
-        foreach (object? o in Items)
-        {
-            h.Add(o);
-        }
-        return h.ToHashCode();
-    }
+    public override int GetHashCode() => _hash;
 
     /// <inheritdoc/>
-    public override string ToString() => "(" + string.Join(", ", Items.Select(PickleMachine.Describe)) + ")";
+    public override string ToString() => Describe(2);
+
+    /// <summary>The tuple's elements, nested tuples described <paramref name="levels"/> deep (deeper ones by size only).</summary>
+    internal string Describe(int levels) =>
+        levels <= 0 || Count > 8
+            ? $"tuple of {Count}"
+            : "(" + string.Join(", ", Items.Select(i => i is PyTuple t ? t.Describe(levels - 1) : PickleMachine.Describe(i))) + ")";
 }
 
 /// <summary>A Python dict (or OrderedDict) produced by the unpickler; keeps insertion order.</summary>
@@ -88,10 +130,38 @@ internal interface IPickleHost
 /// </summary>
 internal sealed class PickleMachine
 {
-    private const int MaxLineLength = 4096;
+    /// <summary>Longest argument line of the text opcodes (GLOBAL module and name, INT, PUT, GET): dotted Python names
+    /// and decimal numbers are far shorter.</summary>
+    internal const int MaxLineLength = 4096;
 
     /// <summary>Deepest nesting of tuples accepted (torch state dicts need 3).</summary>
     internal const int MaxTupleDepth = 64;
+
+    /// <summary>
+    /// The most values the unpickler's stack may hold at once. Python's pickler writes list and dict items in batches
+    /// of 1,000 (APPENDS, SETITEMS), so a torch.save pickle holds a few thousand at most; a million bounds a hostile
+    /// pickle of DUP opcodes (8 bytes of references per input byte) to a few MB.
+    /// </summary>
+    internal const int MaxStackSize = 1_000_000;
+
+    /// <summary>
+    /// The most MARKs open at once. Python's pickler opens at most one per container being written and recurses per
+    /// nested container, stopping at its recursion limit (1,000 by default); ten times that is generous.
+    /// </summary>
+    internal const int MaxMarkDepth = 10_000;
+
+    /// <summary>
+    /// The most memo entries. torch.save memoizes each object once, about ten per tensor in a state dict (key, storage
+    /// reference, size and stride tuples...): four million covers 400,000 tensors, four times the tensor limit.
+    /// </summary>
+    internal const int MaxMemoEntries = 4_000_000;
+
+    /// <summary>
+    /// The most values one pickle may create or place in containers (pushes plus list and dict insertions). A state dict
+    /// needs about 30 per tensor; 20 million bounds the references a small pickle can make the reader hold (APPEND of a
+    /// memoized value costs 2 bytes of input) to a few hundred MB, however large the file.
+    /// </summary>
+    internal const int MaxValues = 20_000_000;
 
     private readonly Stream _stream;
     private readonly string _path;
@@ -99,13 +169,20 @@ internal sealed class PickleMachine
     private readonly List<object?> _stack = [];
     private readonly List<int> _marks = [];
     private readonly Dictionary<long, object?> _memo = [];
+    private readonly Dictionary<PyTuple, PyTuple> _tuples = [];
+    private long _values;
 
     /// <summary>Creates an unpickler reading from <paramref name="stream"/>'s current position.</summary>
     /// <param name="stream">The data; left just after the STOP opcode.</param>
     /// <param name="path">The file name, for error messages.</param>
     /// <param name="host">What the pickle may resolve and call.</param>
+    /// <exception cref="ArgumentException">The stream cannot seek (its length bounds every string the pickle declares).</exception>
     internal PickleMachine(Stream stream, string path, IPickleHost host)
     {
+        if (!stream.CanSeek)
+        {
+            throw new ArgumentException("the unpickler needs a seekable stream: its length bounds the strings a pickle may declare.", nameof(stream));
+        }
         _stream = stream;
         _path = path;
         _host = host;
@@ -118,7 +195,7 @@ internal sealed class PickleMachine
         string s => "'" + (s.Length > 60 ? s[..60] + "…" : s) + "'",
         bool b => b ? "True" : "False",
         long or BigInteger or double => Convert.ToString(o, CultureInfo.InvariantCulture)!,
-        PyTuple t => t.Count > 8 ? $"tuple of {t.Count}" : t.ToString(),
+        PyTuple t => t.ToString(),
         PyDict d => $"dict of {d.Items.Count}",
         List<object?> l => $"list of {l.Count}",
         byte[] b => $"bytes of {b.Length}",
@@ -132,9 +209,11 @@ internal sealed class PickleMachine
         _stack.Clear();
         _marks.Clear();
         _memo.Clear();
+        _tuples.Clear();
+        _values = 0;
         while (true)
         {
-            long at = _stream.CanSeek ? _stream.Position : -1;
+            long at = _stream.Position;
             int op = _stream.ReadByte();
             if (op < 0)
             {
@@ -151,6 +230,7 @@ internal sealed class PickleMachine
                     object? result = _stack[0];
                     _stack.Clear();
                     _memo.Clear();
+                    _tuples.Clear();
                     return result;
                 }
             }
@@ -193,6 +273,10 @@ internal sealed class PickleMachine
             case (byte)'.': // STOP
                 return true;
             case (byte)'(': // MARK
+                if (_marks.Count >= MaxMarkDepth)
+                {
+                    throw Error(null, $"more than {MaxMarkDepth} MARKs open at once (limit PickleMachine.MaxMarkDepth).");
+                }
                 _marks.Add(_stack.Count);
                 break;
             case (byte)'0': // POP
@@ -315,12 +399,14 @@ internal sealed class PickleMachine
                 {
                     object? v = Pop();
                     AsList(Peek()).Add(v);
+                    CountValues(1);
                     break;
                 }
             case (byte)'e': // APPENDS
                 {
                     List<object?> items = PopMark();
                     AsList(Peek()).AddRange(items);
+                    CountValues(items.Count);
                     break;
                 }
             case (byte)'}': // EMPTY_DICT
@@ -347,16 +433,16 @@ internal sealed class PickleMachine
                     break;
                 }
             case (byte)'q': // BINPUT
-                _memo[ReadByte()] = Peek();
+                MemoPut(ReadByte());
                 break;
             case (byte)'r': // LONG_BINPUT
-                _memo[ReadUInt32()] = Peek();
+                MemoPut(ReadUInt32());
                 break;
             case 0x94: // MEMOIZE
-                _memo[_memo.Count] = Peek();
+                MemoPut(_memo.Count);
                 break;
             case (byte)'p': // PUT (text)
-                _memo[TextInteger(ReadLine(), "PUT")] = Peek();
+                MemoPut(TextInteger(ReadLine(), "PUT"));
                 break;
             case (byte)'h': // BINGET
                 Push(MemoGet(ReadByte()));
@@ -420,10 +506,43 @@ internal sealed class PickleMachine
         _ => op is >= 0x20 and < 0x7f ? ((char)op).ToString() : "unknown",
     };
 
+    // Interned (see PyTuple): the nested tuples of items are already interned, so looking one up costs its length.
     private PyTuple Tuple(object?[] items)
     {
+        if (items.Length == 0)
+        {
+            return PyTuple.Empty;
+        }
         var t = new PyTuple(items);
-        return t.Depth <= MaxTupleDepth ? t : throw Error(null, $"tuples nested more than {MaxTupleDepth} deep.");
+        if (t.Depth > MaxTupleDepth)
+        {
+            throw Error(null, $"tuples nested more than {MaxTupleDepth} deep.");
+        }
+        if (_tuples.TryGetValue(t, out PyTuple? existing))
+        {
+            return existing;
+        }
+        _tuples.Add(t, t);
+        return t;
+    }
+
+    private void MemoPut(long index)
+    {
+        object? value = Peek();
+        if (_memo.Count >= MaxMemoEntries && !_memo.ContainsKey(index))
+        {
+            throw Error(null, $"the pickle stores more than {MaxMemoEntries} memo entries (limit PickleMachine.MaxMemoEntries).");
+        }
+        _memo[index] = value;
+    }
+
+    private void CountValues(int n)
+    {
+        _values += n;
+        if (_values > MaxValues)
+        {
+            throw Error(null, $"the pickle creates more than {MaxValues} values (limit PickleMachine.MaxValues); no checkpoint needs that many.");
+        }
     }
 
     private void SetItems(PyDict dict, List<object?> items)
@@ -442,6 +561,7 @@ internal sealed class PickleMachine
             };
             dict.Items[key] = items[i + 1];
         }
+        CountValues(items.Count / 2);
     }
 
     private List<object?> AsList(object? o) => o as List<object?> ?? throw Error(null, $"APPEND to {Describe(o)}, which is not a list.");
@@ -451,7 +571,15 @@ internal sealed class PickleMachine
     private object? MemoGet(long index) =>
         _memo.TryGetValue(index, out object? v) ? v : throw Error(null, $"malformed pickle: memo entry {index} was never stored.");
 
-    private void Push(object? o) => _stack.Add(o);
+    private void Push(object? o)
+    {
+        if (_stack.Count >= MaxStackSize)
+        {
+            throw Error(null, $"the pickle's stack grows past {MaxStackSize} values (limit PickleMachine.MaxStackSize).");
+        }
+        CountValues(1);
+        _stack.Add(o);
+    }
 
     private object? Peek()
     {
@@ -538,7 +666,7 @@ internal sealed class PickleMachine
 
     private byte[] ReadBytes(ulong length)
     {
-        long remaining = _stream.CanSeek ? _stream.Length - _stream.Position : int.MaxValue;
+        long remaining = _stream.Length - _stream.Position;
         if (length > (ulong)Math.Min(remaining, Array.MaxLength))
         {
             throw Error(null, $"the pickle declares a {length}-byte string but only {remaining} bytes remain (truncated or corrupt).");

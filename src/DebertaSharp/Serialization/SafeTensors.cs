@@ -34,6 +34,25 @@ internal static class SafeTensors
     /// <summary>The largest header accepted, as in the reference implementation (100 MB).</summary>
     internal const long MaxHeaderBytes = 100_000_000;
 
+    /// <summary>
+    /// Deepest JSON nesting accepted in the header. A valid header nests three levels (root, tensor entry, shape or
+    /// offsets array); 16 leaves room and keeps the parser's recursion small.
+    /// </summary>
+    internal const int MaxHeaderJsonDepth = 16;
+
+    /// <summary>
+    /// The most tensors one file may declare. Every tensor costs a native allocation even when empty, so a 100 MB header
+    /// of zero-sized entries (about two million) would otherwise take seconds and native memory for nothing; real shards
+    /// hold hundreds to a few thousand tensors (deberta-v2-xxlarge: under 600), so 100,000 leaves two orders of margin.
+    /// </summary>
+    internal const int MaxTensorCount = 100_000;
+
+    /// <summary>
+    /// The most dimensions a tensor may have: numpy's limit (NPY_MAXDIMS, 64 since numpy 2), far above the 1 to 4 of
+    /// model weights; it keeps a header from asking for a shape array of millions of dimensions.
+    /// </summary>
+    internal const int MaxTensorRank = 64;
+
     private const string MetadataKey = "__metadata__";
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
@@ -307,11 +326,11 @@ internal static class SafeTensors
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(headerBytes, new JsonDocumentOptions { MaxDepth = 16 });
+            document = JsonDocument.Parse(headerBytes, new JsonDocumentOptions { MaxDepth = MaxHeaderJsonDepth });
         }
         catch (JsonException e)
         {
-            throw new CheckpointFormatException(path, null, "the header is not valid JSON: " + e.Message, e);
+            throw new CheckpointFormatException(path, null, $"the header is not valid JSON (nesting limit {MaxHeaderJsonDepth}): " + e.Message, e);
         }
         using (document)
         {
@@ -334,6 +353,11 @@ internal static class SafeTensors
                 {
                     ReadMetadata(property.Value, metadata, path);
                     continue;
+                }
+                if (tensors.Count == MaxTensorCount)
+                {
+                    throw new CheckpointFormatException(path, name,
+                        $"the header declares more than {MaxTensorCount} tensors (limit SafeTensors.MaxTensorCount); no real checkpoint shard has that many.");
                 }
                 tensors.Add(ParseTensorEntry(name, property.Value, path));
             }
@@ -385,7 +409,12 @@ internal static class SafeTensors
         {
             throw new CheckpointFormatException(path, name, "the header entry has no 'shape' array.");
         }
-        var shape = new long[shapeElement.GetArrayLength()];
+        int rank = shapeElement.GetArrayLength();
+        if (rank > MaxTensorRank)
+        {
+            throw new CheckpointFormatException(path, name, $"the shape has {rank} dimensions, more than the limit of {MaxTensorRank} (SafeTensors.MaxTensorRank).");
+        }
+        var shape = new long[rank];
         long elements = 1;
         int i = 0;
         foreach (JsonElement dim in shapeElement.EnumerateArray())

@@ -18,6 +18,17 @@ internal static class TorchPickle
     private static readonly BigInteger LegacyMagicNumber = BigInteger.Parse("119547037146038801333356", System.Globalization.CultureInfo.InvariantCulture);
     private const long LegacyProtocolVersion = 1001;
 
+    /// <summary>The most tensors (and the most storages) one checkpoint may declare: the safetensors limit
+    /// (<see cref="SafeTensors.MaxTensorCount"/>), for the same reason (each costs a native allocation).</summary>
+    internal const int MaxTensorCount = SafeTensors.MaxTensorCount;
+
+    /// <summary>
+    /// The most a zip entry may claim to expand to, per byte stored: deflate's own ceiling (about 1032:1), so an entry
+    /// claiming more is corrupt. torch.save stores its entries uncompressed (ratio 1); the bound keeps a small archive
+    /// from asking for gigabytes through a forged uncompressed size.
+    /// </summary>
+    internal const long MaxZipExpansion = 1032;
+
     private static readonly Dictionary<string, ScalarType> StorageTypes = new(StringComparer.Ordinal)
     {
         ["FloatStorage"] = ScalarType.Float32,
@@ -127,6 +138,7 @@ internal static class TorchPickle
                     throw new CheckpointFormatException(path, null, $"byteorder is '{order}'; only little-endian checkpoints are supported.");
                 }
             }
+            CheckEntrySize(pickles[0], stream.Length, path);
             if (pickles[0].Length > int.MaxValue / 2)
             {
                 throw new CheckpointFormatException(path, pickles[0].FullName, "data.pkl is implausibly large.");
@@ -142,6 +154,7 @@ internal static class TorchPickle
                 {
                     ZipArchiveEntry entry = zip.GetEntry(prefix + "data/" + storage.Key)
                         ?? throw new CheckpointFormatException(path, storage.Key, $"storage entry '{prefix}data/{storage.Key}' is missing from the archive.");
+                    CheckEntrySize(entry, stream.Length, path);
                     long expected = checked(storage.Numel * TensorBytes.ElementSize(storage.Dtype));
                     if (entry.Length != expected)
                     {
@@ -153,7 +166,7 @@ internal static class TorchPickle
                     using Stream data = OpenEntry(entry, path);
                     TensorBytes.ForEachChunk(t, (chunk, _) => ReadExactly(data, chunk, path, storage.Key));
                 }
-                return Materialize(specs, storages, path);
+                return Materialize(specs, storages, path, stream.Length);
             }
             finally
             {
@@ -162,6 +175,22 @@ internal static class TorchPickle
                     t.Dispose();
                 }
             }
+        }
+    }
+
+    // An entry's uncompressed size (what the reader allocates) against what the archive can hold: its stored bytes must
+    // lie in the file, and deflate cannot expand them more than MaxZipExpansion times.
+    private static void CheckEntrySize(ZipArchiveEntry entry, long fileLength, string path)
+    {
+        if (entry.CompressedLength > fileLength)
+        {
+            throw new CheckpointFormatException(path, entry.FullName,
+                $"the zip entry claims {entry.CompressedLength} stored bytes but the archive has only {fileLength}.");
+        }
+        if (entry.Length / MaxZipExpansion > entry.CompressedLength)
+        {
+            throw new CheckpointFormatException(path, entry.FullName,
+                $"the zip entry claims {entry.Length} bytes from {entry.CompressedLength} stored, more than the limit of {MaxZipExpansion} per stored byte (TorchPickle.MaxZipExpansion): the archive is corrupt.");
         }
     }
 
@@ -262,7 +291,7 @@ internal static class TorchPickle
             {
                 throw new CheckpointFormatException(path, s.Key, "a tensor refers to this storage but the file does not contain it.");
             }
-            return Materialize(specs, storages, path);
+            return Materialize(specs, storages, path, stream.Length);
         }
         finally
         {
@@ -304,9 +333,13 @@ internal static class TorchPickle
         return result;
     }
 
-    private static Dictionary<string, Tensor> Materialize(List<KeyValuePair<string, TensorSpec>> specs, Dictionary<string, Tensor> storages, string path)
+    // fileLength bounds the bytes copied out of storages: a checkpoint's tensors are its bytes, but overlapping or
+    // stride-0 views (each a few pickle bytes) could otherwise make a small file ask for terabytes.
+    private static Dictionary<string, Tensor> Materialize(List<KeyValuePair<string, TensorSpec>> specs, Dictionary<string, Tensor> storages, string path,
+        long fileLength)
     {
         var result = new Dictionary<string, Tensor>(specs.Count, StringComparer.Ordinal);
+        long copied = 0;
         try
         {
             foreach (var (name, spec) in specs)
@@ -319,9 +352,19 @@ internal static class TorchPickle
                     baseOffset = view.Offset;
                     storageNumel = view.Size;
                 }
-                ValidateView(spec, storageNumel, path, name);
+                long numel = ValidateView(spec, storageNumel, path, name);
                 using Tensor viewed = root.as_strided(spec.Size, spec.Stride, baseOffset + spec.Offset);
-                long numel = viewed.numel();
+                bool shared = viewed.is_contiguous() && numel == root.numel();
+                if (!shared)
+                {
+                    long elementSize = TensorBytes.ElementSize(spec.Storage.Dtype);
+                    if (numel > (fileLength - copied) / elementSize)
+                    {
+                        throw new CheckpointFormatException(path, name,
+                            $"the view of {numel} elements would bring the bytes copied out of storages past the {fileLength}-byte file size (overlapping or stride-0 views?).");
+                    }
+                    copied += numel * elementSize;
+                }
                 // A view of a whole storage is kept as is (tensors saved sharing a storage, such as tied weights, share
                 // it again, as torch.load does); a strided view becomes contiguous; a part of a storage is copied out so
                 // that it does not keep the rest alive.
@@ -348,7 +391,8 @@ internal static class TorchPickle
     }
 
     // Checks a view against its storage before any native call, so a corrupt file cannot read out of bounds.
-    private static void ValidateView(TensorSpec spec, long storageNumel, string path, string name)
+    // Returns the view's element count.
+    private static long ValidateView(TensorSpec spec, long storageNumel, string path, string name)
     {
         if (spec.Size.Length != spec.Stride.Length)
         {
@@ -376,6 +420,7 @@ internal static class TorchPickle
                 throw new CheckpointFormatException(path, name,
                     $"the view (offset {spec.Offset}, size [{string.Join(", ", spec.Size)}], stride [{string.Join(", ", spec.Stride)}]) reaches past its storage '{spec.Storage.Key}' of {storageNumel} elements.");
             }
+            return numel;
         }
         catch (OverflowException e)
         {
@@ -422,6 +467,8 @@ internal static class TorchPickle
         private static readonly PyGlobal RebuildFromTypeV2 = new("torch._tensor", "_rebuild_from_type_v2");
         private static readonly PyGlobal TensorType = new("torch", "Tensor");
         private static readonly PyGlobal ParameterType = new("torch.nn.parameter", "Parameter");
+
+        private int _tensors;
 
         /// <summary>Storages referenced so far, by key, in order of first reference.</summary>
         public Dictionary<string, StorageRef> Storages { get; } = new(StringComparer.Ordinal);
@@ -483,6 +530,10 @@ internal static class TorchPickle
             }
             else
             {
+                if (Storages.Count >= MaxTensorCount)
+                {
+                    throw new CheckpointFormatException(path, key, $"the checkpoint references more than {MaxTensorCount} storages (limit TorchPickle.MaxTensorCount).");
+                }
                 Storages.Add(key, storage);
             }
             return view is null ? storage : storage with { View = view };
@@ -521,6 +572,10 @@ internal static class TorchPickle
                 {
                     throw new CheckpointFormatException(path, null, $"malformed {g} arguments.");
                 }
+                if (++_tensors > MaxTensorCount)
+                {
+                    throw new CheckpointFormatException(path, storage.Key, $"the checkpoint rebuilds more than {MaxTensorCount} tensors (limit TorchPickle.MaxTensorCount).");
+                }
                 return new TensorSpec(storage, offset, Longs(args[2], g), Longs(args[3], g));
             }
             if (g == RebuildParameter || g == RebuildParameterWithState)
@@ -556,6 +611,10 @@ internal static class TorchPickle
 
         private long[] Longs(object? o, PyGlobal g)
         {
+            if (o is PyTuple { Count: > SafeTensors.MaxTensorRank } big)
+            {
+                throw new CheckpointFormatException(path, null, $"{g} size or stride has {big.Count} dimensions, more than the limit of {SafeTensors.MaxTensorRank} (SafeTensors.MaxTensorRank).");
+            }
             if (o is PyTuple t && t.Items.All(x => x is long))
             {
                 return t.Items.Select(x => (long)x!).ToArray();

@@ -37,6 +37,13 @@ internal static class KerasH5
     /// <summary>The keras_version attribute written (tf-keras of the last TF-supporting transformers 4.x releases).</summary>
     internal const string KerasVersion = "2.15.0";
 
+    /// <summary>
+    /// The most bytes a weight may need per byte of the file: 1, since tf-keras's save_weights (and <see cref="Write"/>)
+    /// stores datasets uncompressed, so a weight never needs more bytes than the whole file holds. A forged dataspace
+    /// would otherwise make a small file ask for up to 16 GB (Array.MaxLength elements of float64).
+    /// </summary>
+    internal const long MaxWeightBytesPerFileByte = 1;
+
     /// <summary>Reads every weight listed in the file's <c>layer_names</c> / <c>weight_names</c> attributes.</summary>
     /// <exception cref="CheckpointFormatException">The file is not a readable HDF5 file of that layout, or a listed dataset is
     /// missing, not floating point, or unreadable (the message names the file and the weight).</exception>
@@ -46,6 +53,7 @@ internal static class KerasH5
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var saved = new Dictionary<string, string>(StringComparer.Ordinal);
         string? current = null;
+        long fileLength = new FileInfo(path).Length;
         try
         {
             using var file = Open(path);
@@ -66,7 +74,7 @@ internal static class KerasH5
                     if (tensors.ContainsKey(below)) continue;   // a tied copy (the embeddings again under "cls")
                     if (!group.LinkExists(name))
                         throw new CheckpointFormatException(path, name, $"listed in weight_names of layer '{layer}' but there is no such dataset");
-                    tensors[below] = ReadDataset(path, name, group.Dataset(name));
+                    tensors[below] = ReadDataset(path, name, group.Dataset(name), fileLength);
                     saved[below] = name;
                 }
             }
@@ -96,7 +104,7 @@ internal static class KerasH5
         return H5File.OpenRead(path);
     }
 
-    private static Tensor ReadDataset(string path, string name, IH5Dataset ds)
+    private static Tensor ReadDataset(string path, string name, IH5Dataset ds, long fileLength)
     {
         var type = ds.Type;
         ulong[] dims = ds.Space.Dimensions;
@@ -109,6 +117,9 @@ internal static class KerasH5
         foreach (long d in shape) count = d == 0 ? 0 : (count > Array.MaxLength / Math.Max(d, 1) ? long.MaxValue : count * d);
         if (count > Array.MaxLength)
             throw new CheckpointFormatException(path, name, $"shape [{string.Join(", ", shape)}] claims more elements than a weight can have; the file is corrupt");
+        if (count > fileLength * MaxWeightBytesPerFileByte / type.Size)
+            throw new CheckpointFormatException(path, name,
+                $"shape [{string.Join(", ", shape)}] of {type.Size}-byte floats needs {count * type.Size} bytes, more than the {fileLength}-byte file holds (limit KerasH5.MaxWeightBytesPerFileByte = {MaxWeightBytesPerFileByte}); the file is corrupt");
         try
         {
             return type.Size switch
@@ -127,17 +138,23 @@ internal static class KerasH5
     /// <summary>Keras's load_attributes_from_hdf5_group: <paramref name="name"/>, else name0, name1, ... concatenated; null when absent.</summary>
     internal static List<string>? ReadStrings(string path, IH5Object obj, string name)
     {
-        if (obj.AttributeExists(name)) return ReadStringAttribute(path, obj.Attribute(name));
+        long fileLength = new FileInfo(path).Length;
+        if (obj.AttributeExists(name)) return ReadStringAttribute(path, obj.Attribute(name), fileLength);
         if (!obj.AttributeExists(name + "0")) return null;
         var all = new List<string>();
         for (int i = 0; obj.AttributeExists(name + i); i++)
-            all.AddRange(ReadStringAttribute(path, obj.Attribute(name + i)));
+            all.AddRange(ReadStringAttribute(path, obj.Attribute(name + i), fileLength));
         return all;
     }
 
-    private static List<string> ReadStringAttribute(string path, IH5Attribute attribute)
+    // Every name of a list takes at least one byte of the file, so a list claiming more names than the file has bytes is
+    // corrupt (the count saturates instead of wrapping around).
+    private static List<string> ReadStringAttribute(string path, IH5Attribute attribute, long fileLength)
     {
-        ulong count = attribute.Space.Dimensions.Aggregate(1UL, (a, d) => a * d);
+        ulong count = attribute.Space.Dimensions.Aggregate(1UL, (a, d) => d == 0 ? 0 : a > ulong.MaxValue / d ? ulong.MaxValue : a * d);
+        if (count > (ulong)fileLength)
+            throw new CheckpointFormatException(path, attribute.Name,
+                $"attribute '{attribute.Name}' claims {count} names, more than the {fileLength}-byte file can hold; the file is corrupt");
         if (attribute.Type.Class is not (H5DataTypeClass.String or H5DataTypeClass.VariableLength))
         {
             // h5py stores an empty list (a layer without weights) as an empty float64 array.

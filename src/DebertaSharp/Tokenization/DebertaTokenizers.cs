@@ -59,15 +59,18 @@ public sealed class DebertaTokenizer : DebertaTokenizerBase
         if (!File.Exists(vocabFile)) throw new FileNotFoundException($"vocabulary file not found: {vocabFile}", vocabFile);
         if (!File.Exists(mergesFile)) throw new FileNotFoundException($"merges file not found: {mergesFile}", mergesFile);
         var node = TokenizerConfig.ReadJson(vocabFile) as JsonObject ?? throw new TokenizerFormatException(vocabFile, "must be a JSON object of token to id");
+        TokenizerLimits.CheckVocabCount(node.Count, vocabFile);
         var vocab = new Dictionary<string, int>(node.Count, StringComparer.Ordinal);
         foreach (var (tok, idNode) in node)
         {
             if (idNode is not JsonValue v || v.GetValueKind() != JsonValueKind.Number || !v.TryGetValue(out int id))
                 throw new TokenizerFormatException(vocabFile, $"the id of '{tok}' must be an integer, not {idNode?.ToJsonString() ?? "null"}");
+            TokenizerLimits.CheckVocabEntry(tok, id, vocabFile);
             vocab[tok] = id;
         }
         var merges = new List<(string, string)>();
         string[] lines;
+        TokenizerLimits.CheckFileSize(mergesFile);
         try
         {
             lines = File.ReadAllText(mergesFile, new System.Text.UTF8Encoding(false, true)).Split('\n');
@@ -83,6 +86,8 @@ public sealed class DebertaTokenizer : DebertaTokenizerBase
             if (line.Trim().Length == 0) continue;
             var parts = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
             if (parts.Length != 2) throw new TokenizerFormatException(mergesFile, $"line {i + 1} ('{line}') must hold two tokens separated by a space");
+            TokenizerLimits.CheckMergeCount(merges.Count, mergesFile);
+            TokenizerLimits.CheckToken(line, mergesFile, $"line {i + 1}");
             merges.Add((parts[0], parts[1]));
         }
         return new TokenizerCore

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace DebertaSharp.Tokenization;
@@ -113,16 +114,33 @@ internal sealed class TemplateProcessor(TemplatePiece[] single, TemplatePiece[] 
 
     public static TemplateProcessor FromJson(JsonObject o, string src)
     {
+        // Every value is type-checked here, so a wrong JSON type is refused naming its key (the JsonNode casts used
+        // before threw a bare InvalidOperationException that could only say "a value has the wrong JSON type").
+        static string? StrAt(JsonObject o, string name, string src, string key) => o[name] switch
+        {
+            null => null,
+            JsonValue v when v.GetValueKind() == JsonValueKind.String => v.GetValue<string>(),
+            var n => throw new TokenizerFormatException(src, $"{key}.{name} must be a string, not {n.ToJsonString()}"),
+        };
+        static int? IntAt(JsonObject o, string name, string src, string key) => o[name] switch
+        {
+            null => null,
+            JsonValue v when v.TryGetValue(out int i) => i,
+            var n => throw new TokenizerFormatException(src, $"{key}.{name} must be an integer, not {n.ToJsonString()}"),
+        };
         static TemplatePiece[] Parse(JsonNode? arr, string src, string key)
         {
             if (arr is not JsonArray a) throw new TokenizerFormatException(src, $"post_processor.{key} must be an array");
             var list = new List<TemplatePiece>();
-            foreach (var item in a)
+            for (int i = 0; i < a.Count; i++)
             {
+                var item = a[i];
+                string at = $"post_processor.{key}[{i}]";
                 if (item is JsonObject io && io["Sequence"] is JsonObject s)
-                    list.Add(new TemplatePiece(true, (string?)s["id"] ?? "A", (int?)s["type_id"] ?? 0));
+                    list.Add(new TemplatePiece(true, StrAt(s, "id", src, at + ".Sequence") ?? "A", IntAt(s, "type_id", src, at + ".Sequence") ?? 0));
                 else if (item is JsonObject io2 && io2["SpecialToken"] is JsonObject t)
-                    list.Add(new TemplatePiece(false, (string?)t["id"] ?? throw new TokenizerFormatException(src, "SpecialToken without id"), (int?)t["type_id"] ?? 0));
+                    list.Add(new TemplatePiece(false, StrAt(t, "id", src, at + ".SpecialToken") ?? throw new TokenizerFormatException(src, $"{at}: SpecialToken without id"),
+                        IntAt(t, "type_id", src, at + ".SpecialToken") ?? 0));
                 else throw new TokenizerFormatException(src, $"post_processor.{key}: unsupported template piece {item?.ToJsonString()}");
             }
             return [.. list];
@@ -134,12 +152,19 @@ internal sealed class TemplateProcessor(TemplatePiece[] single, TemplatePiece[] 
         {
             foreach (var (name, node) in st)
             {
-                var ids = (node?["ids"] as JsonArray)?.Select(x => (int)x!).ToArray() ?? throw new TokenizerFormatException(src, $"special token '{name}' without ids");
-                var toks = (node?["tokens"] as JsonArray)?.Select(x => (string)x!).ToArray() ?? throw new TokenizerFormatException(src, $"special token '{name}' without tokens");
+                string at = $"post_processor.special_tokens.{name}";
+                var entry = node as JsonObject ?? throw new TokenizerFormatException(src, $"{at} must be an object with 'ids' and 'tokens', not {node?.ToJsonString() ?? "null"}");
+                var ids = (entry["ids"] as JsonArray ?? throw new TokenizerFormatException(src, $"special token '{name}' without ids ({at}.ids must be an array)"))
+                    .Select((x, j) => x is JsonValue v && v.TryGetValue(out int id) ? id
+                        : throw new TokenizerFormatException(src, $"{at}.ids[{j}] must be an integer, not {x?.ToJsonString() ?? "null"}")).ToArray();
+                var toks = (entry["tokens"] as JsonArray ?? throw new TokenizerFormatException(src, $"special token '{name}' without tokens ({at}.tokens must be an array)"))
+                    .Select((x, j) => x is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>()
+                        : throw new TokenizerFormatException(src, $"{at}.tokens[{j}] must be a string, not {x?.ToJsonString() ?? "null"}")).ToArray();
                 if (ids.Length != toks.Length) throw new TokenizerFormatException(src, $"special token '{name}' has {ids.Length} ids but {toks.Length} tokens");
                 specials[name] = (ids, toks);
             }
         }
+        else if (o["special_tokens"] is not null) throw new TokenizerFormatException(src, $"post_processor.special_tokens must be an object, not {o["special_tokens"]!.ToJsonString()}");
         foreach (var p in single.Concat(pair))
         {
             if (p.IsSequence && p.Id is not ("A" or "B")) throw new TokenizerFormatException(src, $"template sequence id must be A or B, not '{p.Id}'");

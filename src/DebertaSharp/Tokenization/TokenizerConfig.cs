@@ -19,23 +19,24 @@ internal sealed class TokenizerConfig
 
     public static JsonNode? ReadJson(string path)
     {
+        TokenizerLimits.CheckFileSize(path);
         try
         {
             using var s = File.OpenRead(path);
-            JsonNode? node = JsonNode.Parse(s, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true });
+            JsonNode? node = JsonNode.Parse(s, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true, MaxDepth = TokenizerLimits.MaxJsonDepth });
             Materialize(node, path);
             return node;
         }
         catch (JsonException e)
         {
-            throw new TokenizerFormatException(path, "is not valid JSON: " + e.Message, e);
+            throw new TokenizerFormatException(path, $"is not valid JSON (nesting limit {TokenizerLimits.MaxJsonDepth}, TokenizerLimits.MaxJsonDepth): " + e.Message, e);
         }
     }
 
     /// <summary>
     /// JsonNode reads objects' keys and string values lazily, so a duplicate key or invalid UTF-8 inside a string would
     /// surface later as a raw ArgumentException / InvalidOperationException (found by fuzzing): read every key and
-    /// string now and name the problem. JsonNode.Parse's depth limit (64) bounds the recursion.
+    /// string now and name the problem. The parser's depth limit (TokenizerLimits.MaxJsonDepth) bounds the recursion.
     /// </summary>
     private static void Materialize(JsonNode? node, string path)
     {
@@ -91,7 +92,9 @@ internal sealed class TokenizerConfig
             if (cfg["errors"] is JsonNode en) c.Errors = Str(en, "errors", cfgPath);
             if (cfg["model_max_length"] is JsonValue mv)
             {
-                double d = mv.GetValueKind() == JsonValueKind.Number ? mv.GetValue<double>() : throw new TokenizerFormatException(cfgPath, "model_max_length must be a number");
+                double d = mv.GetValueKind() == JsonValueKind.Number && mv.TryGetValue(out double number) ? number
+                    : mv.GetValueKind() == JsonValueKind.Number ? double.PositiveInfinity   // 1e400: past double, i.e. no limit
+                    : throw new TokenizerFormatException(cfgPath, "model_max_length must be a number");
                 c.ModelMaxLength = d >= int.MaxValue ? null : (int)d;
             }
             c.PaddingSide = SideOf(cfg, "padding_side", cfgPath);
@@ -112,6 +115,7 @@ internal sealed class TokenizerConfig
             foreach (var (k, v) in added)
             {
                 if (v is not JsonValue jv || !jv.TryGetValue(out int id)) throw new TokenizerFormatException(addedPath, $"the id of '{k}' must be an integer");
+                TokenizerLimits.CheckToken(k, addedPath, "added token");
                 c.AddedTokensJson.Add((k, id));
             }
         }
@@ -143,10 +147,12 @@ internal sealed class TokenizerConfig
             case null:
                 return null;
             case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                TokenizerLimits.CheckToken(v.GetValue<string>(), src, key);
                 return new AddedToken(v.GetValue<string>(), Special: special);
             case JsonObject o:
                 string content = o["content"] is JsonValue cv && cv.GetValueKind() == JsonValueKind.String ? cv.GetValue<string>()
                     : throw new TokenizerFormatException(src, $"{key}: an added token needs a string 'content'");
+                TokenizerLimits.CheckToken(content, src, key);
                 return new AddedToken(content,
                     SingleWord: Bool(o, "single_word", src) ?? false,
                     LStrip: Bool(o, "lstrip", src) ?? false,

@@ -35,6 +35,11 @@ internal sealed class TokenizerCore
     private readonly List<(AddedToken Token, int Id)> _added = [];
     private readonly Dictionary<string, int> _addedToId = new(StringComparer.Ordinal);
     private readonly Dictionary<int, AddedToken> _idToAdded = [];
+    // Where each content sits in _added, and the largest added id: kept as tokens are added, so that adding one costs
+    // no scan of the others (tokenizer.json may list many thousands; scanning made loading quadratic).
+    private readonly Dictionary<string, int> _addedIndex = new(StringComparer.Ordinal);
+    private int _maxAddedId = -1;
+    private bool _deferRebuild;
     private AddedMatcher? _rawMatcher;
     private AddedMatcher? _normMatcher;
 
@@ -58,7 +63,7 @@ internal sealed class TokenizerCore
         if (string.IsNullOrEmpty(token.Content)) throw new ArgumentException("an added token cannot be empty");
         if (_addedToId.TryGetValue(token.Content, out int existing))
         {
-            int idx = _added.FindIndex(x => x.Id == existing);
+            int idx = _addedIndex[token.Content];
             _added[idx] = (token, existing);
             _idToAdded[existing] = token;
             Rebuild();
@@ -66,22 +71,35 @@ internal sealed class TokenizerCore
         }
         int modelId = Model.TokenToId(token.Content);
         int id = fixedId ?? (modelId >= 0 ? modelId : NextId());
+        _addedIndex[token.Content] = _added.Count;
         _added.Add((token, id));
+        _maxAddedId = Math.Max(_maxAddedId, id);
         _addedToId[token.Content] = id;
         _idToAdded[id] = token;
         Rebuild();
         return modelId < 0 && fixedId is null;
     }
 
-    private int NextId()
+    private int NextId() => Math.Max(Model.VocabCount - 1, _maxAddedId) + 1;
+
+    /// <summary>Adds (or updates) several tokens as <see cref="AddToken"/> does, in order, rebuilding the matchers once.</summary>
+    public void AddTokens(IEnumerable<AddedToken> tokens)
     {
-        int max = Model.VocabCount - 1;
-        foreach (var (_, id) in _added) max = Math.Max(max, id);
-        return max + 1;
+        _deferRebuild = true;
+        try
+        {
+            foreach (var t in tokens) AddToken(t);
+        }
+        finally
+        {
+            _deferRebuild = false;
+            Rebuild();
+        }
     }
 
     private void Rebuild()
     {
+        if (_deferRebuild) return;
         // tokenizers extracts the added tokens that are not normalized from the raw text first, then the normalized
         // ones (in their normalized form) from the normalized pieces left, with or without a normalizer. transformers'
         // Python tokenizer matches every added token in one pass.

@@ -43,16 +43,18 @@ internal static class TokenizerJson
         var model = root["model"] as JsonObject ?? throw new TokenizerFormatException(P("model"), "the 'model' section is missing");
         string type = model["type"] is JsonNode tn ? TokenizerConfig.Str(tn, "model.type", path) : "BPE";
         if (type != "BPE") throw new TokenizerFormatException(P("model"), $"model type '{type}' is not supported (only BPE)");
-        if (model["dropout"] is JsonValue dv && dv.GetValueKind() == JsonValueKind.Number && dv.GetValue<double>() > 0)
-            throw new TokenizerFormatException(P("model.dropout"), $"BPE dropout {dv.GetValue<double>()} is not supported (it makes encoding random)");
+        if (model["dropout"] is JsonValue dv && dv.GetValueKind() == JsonValueKind.Number && !(dv.TryGetValue(out double dropout) && dropout <= 0))
+            throw new TokenizerFormatException(P("model.dropout"), $"BPE dropout {dv.ToJsonString()} is not supported (only 0 or null: dropout makes encoding random)");
         foreach (var key in new[] { "continuing_subword_prefix", "end_of_word_suffix" })
             if (model[key] is JsonNode n && TokenizerConfig.Str(n, key, path) != "")
                 throw new TokenizerFormatException(P("model." + key), $"a non-empty {key} is not supported");
         var vocabNode = model["vocab"] as JsonObject ?? throw new TokenizerFormatException(P("model.vocab"), "the BPE vocab must be an object of token to id");
+        TokenizerLimits.CheckVocabCount(vocabNode.Count, P("model.vocab"));
         var vocab = new Dictionary<string, int>(vocabNode.Count, StringComparer.Ordinal);
         foreach (var (tok, idNode) in vocabNode)
         {
             if (idNode is not JsonValue iv || !iv.TryGetValue(out int id)) throw new TokenizerFormatException(P("model.vocab"), $"the id of '{tok}' must be an integer, not {idNode?.ToJsonString() ?? "null"}");
+            TokenizerLimits.CheckVocabEntry(tok, id, P("model.vocab"));
             vocab[tok] = id;
         }
         var merges = new List<(string, string)>();
@@ -60,16 +62,19 @@ internal static class TokenizerJson
         {
             for (int i = 0; i < ma.Count; i++)
             {
+                TokenizerLimits.CheckMergeCount(i, P("model.merges"));
                 switch (ma[i])
                 {
                     case JsonValue sv when sv.GetValueKind() == JsonValueKind.String:
                         string s = sv.GetValue<string>();
                         var parts = s.Split(' ');
                         if (parts.Length != 2) throw new TokenizerFormatException(P("model.merges"), $"merge {i} '{s}' must be two tokens separated by one space");
+                        TokenizerLimits.CheckToken(s, P("model.merges"), $"merge {i}");
                         merges.Add((parts[0], parts[1]));
                         break;
                     case JsonArray pa when pa.Count == 2 && pa[0] is JsonValue a && pa[1] is JsonValue b
                         && a.GetValueKind() == JsonValueKind.String && b.GetValueKind() == JsonValueKind.String:
+                        TokenizerLimits.CheckToken(a.GetValue<string>() + " " + b.GetValue<string>(), P("model.merges"), $"merge {i}");
                         merges.Add((a.GetValue<string>(), b.GetValue<string>()));
                         break;
                     default:
@@ -147,6 +152,7 @@ internal static class TokenizerJson
         // Added tokens
         if (root["added_tokens"] is JsonArray added)
         {
+            var tokens = new List<AddedToken>(added.Count);
             foreach (var node in added)
             {
                 var o = node as JsonObject ?? throw new TokenizerFormatException(P("added_tokens"), "each added token must be an object");
@@ -157,10 +163,12 @@ internal static class TokenizerJson
                 // AFL++ found an empty content reaching AddToken's ArgumentException.
                 if (t.Content.Length == 0)
                     throw new TokenizerFormatException(P("added_tokens"), $"added token {id} has an empty 'content'");
+                TokenizerLimits.CheckToken(t.Content, P("added_tokens"), $"added token {id}");
                 // As tokenizers: the id is the model's when the content is in the vocabulary, else the next free one;
                 // the file's "id" only has to be well-formed (tokenizers warns when it differs).
-                core.AddToken(t);
+                tokens.Add(t);
             }
+            core.AddTokens(tokens);
         }
         else if (root["added_tokens"] is not null) throw new TokenizerFormatException(P("added_tokens"), "must be an array");
 

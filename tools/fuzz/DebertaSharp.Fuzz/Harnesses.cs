@@ -61,7 +61,9 @@ internal static class FuzzHarnesses
             var tok = new DebertaTokenizer(v, m);
             tok.Encode("Hello world, fuzz test.");
         }),
-        new("config_json", (dir, bytes) => DebertaConfig.FromFile(Write(dir, "config.json", bytes))),
+        // Validate too: it holds the size limits that stop a config.json from making the model constructors allocate
+        // terabytes (what every model loading path runs before building a model).
+        new("config_json", (dir, bytes) => DebertaConfig.FromFile(Write(dir, "config.json", bytes)).Validate()),
         new("tf_h5", (dir, bytes) =>
         {
             // The reader the TF loading path (TFCheckpoint, fromTf) uses for tf_model.h5.
