@@ -45,7 +45,7 @@ fi
 if has export; then
   out=models/deberta-sharp-small
   deberta convert --model "$work/pretrain" --to pt --dtype float16 --output "$out"
-  cp "$work/pretrain"/{vocab.json,merges.txt,tokenizer_config.json,special_tokens_map.json,trainer_state.json,all_results.json} "$out"/
+  cp "$work/pretrain"/{vocab.json,merges.txt,tokenizer_config.json,special_tokens_map.json,trainer_state.json,training_args.json,all_results.json} "$out"/
   cp corpus/manifest.json "$out/corpus_manifest.json"
   # microsoft/deberta-base's tokenizer answers 512 tokens (transformers' max_model_input_sizes); vocab.json and
   # merges.txt alone do not say so, so the exported tokenizer_config.json gets it.
@@ -64,17 +64,24 @@ if has finetune; then
   common=(--do_train --do_eval --overwrite_output_dir --save_strategy no --logging_steps 25 --seed 42)
   sentiment=(train text-classification "${common[@]}" --train_file "$work/sentiment_train.jsonl"
     --validation_file "$work/sentiment_heldout.jsonl" --max_seq_length 64 --per_device_train_batch_size 32
-    --learning_rate SENT_LR --num_train_epochs SENT_EPOCHS --warmup_ratio 0.1)
+    --num_train_epochs 5 --warmup_ratio 0.1)
   ner=(train token-classification "${common[@]}" --train_file "$work/ner_train.jsonl" --validation_file "$work/ner_heldout.jsonl"
-    --max_seq_length 128 --per_device_train_batch_size 16 --learning_rate NER_LR --num_train_epochs NER_EPOCHS --warmup_ratio 0.1
+    --max_seq_length 128 --per_device_train_batch_size 16 --num_train_epochs 10 --warmup_ratio 0.1
     --return_entity_level_metrics)
   pretrained=(--model_name_or_path models/deberta-sharp-small)
   scratch=(--config_name models/deberta-sharp-small --tokenizer_name models/deberta-sharp-small)
-  deberta "${sentiment[@]}" "${pretrained[@]}" --output_dir "$work/sentiment"
-  deberta "${sentiment[@]}" "${scratch[@]}" --output_dir "$work/sentiment-scratch"
-  deberta "${ner[@]}" "${pretrained[@]}" --output_dir "$work/ner"
-  deberta "${ner[@]}" "${scratch[@]}" --output_dir "$work/ner-scratch"
+  # The same arguments from the pretrained weights and from random ones; random initialisation also at the higher
+  # learning rate the README's from-scratch examples use (tools/finetune_examples.sh), which suits it better.
+  deberta "${sentiment[@]}" --learning_rate 3e-4 "${pretrained[@]}" --output_dir "$work/sentiment"
+  deberta "${sentiment[@]}" --learning_rate 3e-4 "${scratch[@]}" --output_dir "$work/sentiment-scratch"
+  deberta "${sentiment[@]}" --learning_rate 1e-3 "${scratch[@]}" --output_dir "$work/sentiment-scratch-1e-3"
+  deberta "${ner[@]}" --learning_rate 5e-4 "${pretrained[@]}" --output_dir "$work/ner"
+  deberta "${ner[@]}" --learning_rate 5e-4 "${scratch[@]}" --output_dir "$work/ner-scratch"
+  deberta "${ner[@]}" --learning_rate 2e-3 "${scratch[@]}" --output_dir "$work/ner-scratch-2e-3"
+  for run in sentiment sentiment-scratch sentiment-scratch-1e-3 ner ner-scratch ner-scratch-2e-3; do
+    echo "$run: $(cat "$work/$run/all_results.json" | tr -d '\n ')"
+  done
   out=models/deberta-sharp-small-sentiment
   deberta convert --model "$work/sentiment" --to pt --dtype float16 --output "$out"
-  cp "$work/sentiment"/{vocab.json,merges.txt,tokenizer_config.json,special_tokens_map.json,trainer_state.json,all_results.json} "$out"/
+  cp "$work/sentiment"/{vocab.json,merges.txt,tokenizer_config.json,special_tokens_map.json,trainer_state.json,training_args.json,all_results.json} "$out"/
 fi
