@@ -466,10 +466,12 @@ public sealed class TrainerTests(ITestOutputHelper log)
         using var model = new DebertaForSequenceClassification(config);
         using (var t = new Trainer(model, new TrainingArguments { OutputDir = tmp["a"], PerDeviceTrainBatchSize = 2, MaxSteps = 2, SaveSteps = 2 },
                    new DataCollatorWithPadding(0), features)) t.Train();
-        // Resume with another max_steps: the checkpoint is refused after the model was switched to bf16.
+        // A checkpoint whose scheduler state is broken: refused after the model was switched to bf16.
+        File.WriteAllText(Path.Combine(tmp["a"], "checkpoint-2", "scheduler.json"), "{ not json");
         using var t2 = new Trainer(model, new TrainingArguments { OutputDir = tmp["b"], PerDeviceTrainBatchSize = 2, MaxSteps = 5, Bf16 = true },
             new DataCollatorWithPadding(0), features);
-        Assert.Throws<InvalidOperationException>(() => t2.Train(Path.Combine(tmp["a"], "checkpoint-2")));
+        var e = Assert.Throws<InvalidDataException>(() => t2.Train(Path.Combine(tmp["a"], "checkpoint-2")));
+        Assert.Contains("scheduler.json", e.Message);
         Assert.All(model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
     }
 
