@@ -223,7 +223,7 @@ internal sealed class DisentangledSelfAttention : nn.Module
 /// weight and bias (an fp32 dot product with a fixed random probe), so weights changed in place (an optimizer step, a
 /// state-dict load) are not served stale. The checksum is not a hash: a change too small to move an fp32 sum (a few
 /// weights nudged by ~1e-7 relative) can go unseen, leaving an error of that same size. Used only in eval mode with
-/// gradients off and fp32 CPU weights.
+/// gradients off and CPU weights in fp32, bf16 or fp16.
 /// </summary>
 internal sealed class RelativeProjectionCache : IDisposable
 {
@@ -234,8 +234,9 @@ internal sealed class RelativeProjectionCache : IDisposable
     private Tensor? _value;
     private double _tableChecksum, _weightChecksum, _biasChecksum;
 
-    /// <summary>Whether <paramref name="t"/> can be checksummed (and so cached): fp32 on the CPU.</summary>
-    public static bool Supports(Tensor t) => t.dtype == ScalarType.Float32 && t.device_type == DeviceType.CPU;
+    /// <summary>Whether <paramref name="t"/> can be checksummed (and so cached): fp32, bf16 or fp16 on the CPU.</summary>
+    public static bool Supports(Tensor t) =>
+        (t.dtype is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16) && t.device_type == DeviceType.CPU;
 
     /// <summary>
     /// proj(table) [rows, H], recomputed when the table or the projection changed since the last call. Forwards of one
@@ -259,7 +260,8 @@ internal sealed class RelativeProjectionCache : IDisposable
         }
     }
 
-    /// <summary>Σ t[i] · probe[i] over the flattened tensor (fp32 CPU), the probe a fixed normal(0, 1) vector.</summary>
+    /// <summary>Σ t[i] · probe[i] over the flattened tensor (CPU; half-precision values are widened to fp32 first, which
+    /// is exact), the probe a fixed normal(0, 1) vector.</summary>
     public static double Checksum(Tensor t)
     {
         using var scope = NewDisposeScope();
@@ -275,7 +277,8 @@ internal sealed class RelativeProjectionCache : IDisposable
             }
             probe = _probe.narrow(0, 0, n);
         }
-        return t.detach().reshape(-1).dot(probe).item<float>();
+        var flat = t.detach().reshape(-1);
+        return (flat.dtype == ScalarType.Float32 ? flat : flat.to(ScalarType.Float32)).dot(probe).item<float>();
     }
 
     public void Dispose()

@@ -60,4 +60,28 @@ public class RelativeProjectionCacheTests
         ParityAssert.Close("cached vs computed", uncached, first, 1e-5);
         ParityAssert.Close("fixture", expected["output.last_hidden_state"], first);
     }
+
+    /// <summary>bf16 weights use the cache too: the cached forward equals the computed one (the same bf16 products, the
+    /// rows taken before or after), and an in-place change of a projection is followed.</summary>
+    [Fact]
+    public void Bfloat16_Uses_The_Cache_And_Follows_Changes()
+    {
+        using var model = DebertaPreTrainedModel.FromPretrained(Dir, ScalarType.BFloat16);
+        model.eval();
+        var expected = ParityAssert.Load(TestPaths.Fixture("models", "rel_c2p_p2c", "base", "expected_padded.safetensors"));
+        var inputs = ParityAssert.Inputs(expected, outputs: false);
+        var cached = Hidden(model, inputs, grad: false).to(ScalarType.Float32);
+        var computed = Hidden(model, inputs, grad: true).to(ScalarType.Float32);
+        ParityAssert.Close("bf16 cached vs computed", computed, cached, 2e-2);
+        var named = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        using (no_grad())
+            named["encoder.rel_embeddings.weight"].mul_(40).add_(0.5);
+        var cachedAfter = Hidden(model, inputs, grad: false).to(ScalarType.Float32);
+        var computedAfter = Hidden(model, inputs, grad: true).to(ScalarType.Float32);
+        double change = ParityAssert.MaxAbsDiff(computed, computedAfter);
+        double before = ParityAssert.MaxAbsDiff(computed, cached), after = ParityAssert.MaxAbsDiff(computedAfter, cachedAfter);
+        // A stale cache would leave cachedAfter about `change` away from computedAfter; the cached path's own difference
+        // (the same bf16 products over a longer matrix) is far smaller.
+        Assert.True(change > 4 * Math.Max(before, after), $"change {change:E2}, cached vs computed {before:E2} before and {after:E2} after");
+    }
 }
