@@ -10,15 +10,31 @@ using DebertaSharp.Corpus;
 // Usage: DebertaSharp.Corpus --packages DIR --output DIR [--heldout-per-mille 10]
 string? packages = null, output = null;
 int perMille = 10;
-for (int i = 0; i < args.Length; i++)
+try
 {
-    switch (args[i])
+    for (int i = 0; i < args.Length; i++)
     {
-        case "--packages": packages = args[++i]; break;
-        case "--output": output = args[++i]; break;
-        case "--heldout-per-mille": perMille = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
-        default: Console.Error.WriteLine($"unknown argument '{args[i]}'"); return 2;
+        string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+        switch (args[i])
+        {
+            case "--packages": packages = Value(); break;
+            case "--output": output = Value(); break;
+            case "--heldout-per-mille":
+                string v = Value();
+                if (!int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out perMille) || perMille > 1000)
+                {
+                    Console.Error.WriteLine($"--heldout-per-mille: '{v}' is not a whole number from 0 to 1000");
+                    return 2;
+                }
+                break;
+            default: Console.Error.WriteLine($"unknown argument '{args[i]}'"); return 2;
+        }
     }
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
 }
 if (packages is null || output is null) { Console.Error.WriteLine("usage: --packages DIR --output DIR [--heldout-per-mille N]"); return 2; }
 Directory.CreateDirectory(output);
