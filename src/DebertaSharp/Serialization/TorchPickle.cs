@@ -1,3 +1,4 @@
+using System.Text;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Numerics;
@@ -131,8 +132,14 @@ internal static class TorchPickle
             ZipArchiveEntry? byteOrder = zip.GetEntry(prefix + "byteorder");
             if (byteOrder is not null)
             {
-                using var reader = new StreamReader(byteOrder.Open());
-                string order = reader.ReadToEnd().Trim();
+                // "little" or "big": a few bytes are enough, however long the entry claims to be; a corrupt local header
+                // or deflate stream is refused naming the entry (OpenEntry, ReadAtMost).
+                CheckEntrySize(byteOrder, stream.Length, path);
+                var head = new byte[16];
+                int read;
+                using (Stream s = OpenEntry(byteOrder, path))
+                    read = ReadAtMost(s, head, path, byteOrder.FullName);
+                string order = Encoding.UTF8.GetString(head, 0, read).Trim();
                 if (order != "little")
                 {
                     throw new CheckpointFormatException(path, null, $"byteorder is '{order}'; only little-endian checkpoints are supported.");
@@ -212,6 +219,20 @@ internal static class TorchPickle
         var bytes = new byte[entry.Length];
         ReadExactly(s, bytes, path, entry.FullName);
         return bytes;
+    }
+
+    /// <summary>Reads up to <paramref name="buffer"/>'s length (fewer at the end of the stream); corrupt data is a
+    /// <see cref="CheckpointFormatException"/>, as in <see cref="ReadExactly"/>.</summary>
+    private static int ReadAtMost(Stream s, byte[] buffer, string path, string key)
+    {
+        try
+        {
+            return s.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new CheckpointFormatException(path, key, "the data is corrupt: " + e.Message, e);
+        }
     }
 
     private static void ReadExactly(Stream s, Span<byte> buffer, string path, string key)
