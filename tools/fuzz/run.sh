@@ -5,8 +5,9 @@
 # tools/fuzz/out/tools), publishes tools/fuzz/DebertaSharp.Fuzz to tools/fuzz/out/bin, instruments DebertaSharp.dll
 # (and PureHDF.dll, the HDF5 library under the tf_h5 reader) there, then runs afl-fuzz on each reader for the given
 # time (default 60 s; all readers when none is named) and prints executions, crashes and hangs per reader.
-# Findings stay under tools/fuzz/out/findings/<reader>/default/{crashes,hangs}; replay one with
-#   dotnet tools/fuzz/out/bin/DebertaSharp.Fuzz.dll <reader> --replay FILE
+# Findings stay under tools/fuzz/out/findings/<reader>/default/{crashes,hangs}; replay one with the uninstrumented build
+#   dotnet run -c Release --project tools/fuzz/DebertaSharp.Fuzz -- <reader> --replay FILE
+# (the instrumented copy in tools/fuzz/out/bin crashes outside afl-fuzz: no coverage map to write to)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
