@@ -80,7 +80,10 @@ internal static class KerasH5
             }
             return new KerasWeights(path, layerNames, tensors, saved);
         }
-        catch (Exception e) when (e is not CheckpointFormatException and not FileNotFoundException and not OutOfMemoryException)
+        // An OutOfMemoryException here comes from PureHDF reading the file's own structures (a local heap or an attribute
+        // claiming more than an array can hold, AFL++ findings afl_local_heap_size_*.bin): dataset payloads are sized and
+        // caught in ReadDataset, and a real tf_model.h5's structures are small.
+        catch (Exception e) when (e is not CheckpointFormatException and not FileNotFoundException)
         {
             foreach (var t in tensors.Values) t.Dispose();
             throw new CheckpointFormatException(path, current,
