@@ -12,6 +12,16 @@ namespace DebertaSharp.Cli;
 /// </summary>
 internal static class Opt
 {
+    /// <summary>The dtype a <c>--dtype</c> value names (<c>float32</c>, <c>float16</c>, <c>bfloat16</c>); null for any
+    /// other value (<c>auto</c>, or the option absent).</summary>
+    public static TorchSharp.torch.ScalarType? Dtype(string? name) => name switch
+    {
+        "float32" => TorchSharp.torch.ScalarType.Float32,
+        "float16" => TorchSharp.torch.ScalarType.Float16,
+        "bfloat16" => TorchSharp.torch.ScalarType.BFloat16,
+        _ => null,
+    };
+
     /// <summary>An optional option; absent, its value is <c>default(T)</c>.</summary>
     public static Option<T> Create<T>(string name, string description) => Build<T>(name, description);
 

@@ -41,13 +41,7 @@ internal static class ConvertCommand
 
     private static int Run(string modelDir, string to, string outputDir, string? headName, string dtypeName, TextWriter stdout, TextWriter stderr)
     {
-        ScalarType? dtype = dtypeName switch
-        {
-            "float32" => ScalarType.Float32,
-            "float16" => ScalarType.Float16,
-            "bfloat16" => ScalarType.BFloat16,
-            _ => null,
-        };
+        ScalarType? dtype = Opt.Dtype(dtypeName);   // null: auto, the checkpoint's
         if (to == "tf" && dtype is not (null or ScalarType.Float32))
             throw new CliUsageException($"--dtype {dtypeName}: --to tf writes float32 weights only (TF models run in float32)");
         DebertaHead? head = ForwardCommand.ParseHead(headName);

@@ -59,12 +59,7 @@ internal static class ForwardCommand
         string? headName, string? dtypeName, string? frameworkName, TextWriter stdout, TextWriter stderr, CancellationToken cancellationToken)
     {
         DebertaHead? head = ParseHead(headName);
-        ScalarType dtype = dtypeName switch
-        {
-            "float16" => ScalarType.Float16,
-            "bfloat16" => ScalarType.BFloat16,
-            _ => ScalarType.Float32,
-        };
+        ScalarType dtype = Opt.Dtype(dtypeName) ?? ScalarType.Float32;
         if (File.Exists(modelDir)) throw new IOException($"--model: '{modelDir}' is a file, not a checkpoint folder");
         if (!Directory.Exists(modelDir)) throw new DirectoryNotFoundException($"--model: folder '{modelDir}' does not exist");
         CliFiles.CheckInputFile("--inputs", inputsPath);

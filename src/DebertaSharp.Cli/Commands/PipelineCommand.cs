@@ -81,7 +81,7 @@ internal static class PipelineCommand
 
             string modelDir = p.GetRequiredValue(model);
             if (!Directory.Exists(modelDir)) throw new DirectoryNotFoundException($"--model: folder '{modelDir}' does not exist");
-            using var pipeline = PipelineFactory.Create(kind, modelDir, p.GetValue(tokenizer), p.GetValue(dtype) == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32);
+            using var pipeline = PipelineFactory.Create(kind, modelDir, p.GetValue(tokenizer), Opt.Dtype(p.GetValue(dtype)) ?? ScalarType.Float32);
             ct.ThrowIfCancellationRequested();
             var results = pipeline.Run(inputs, parameters) as JsonArray
                 ?? throw new InvalidOperationException("the pipeline returned no list for a list of inputs");

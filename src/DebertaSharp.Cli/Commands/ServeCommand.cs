@@ -51,7 +51,7 @@ internal static class ServeCommand
                 MaxQueue = p.GetValue(maxQueue),
                 MaxInputChars = p.GetValue(maxChars),
                 MaxBodyBytes = p.GetValue(maxBody),
-                Dtype = p.GetValue(dtype) == "bfloat16" ? TorchSharp.torch.ScalarType.BFloat16 : TorchSharp.torch.ScalarType.Float32,
+                Dtype = Opt.Dtype(p.GetValue(dtype)) ?? TorchSharp.torch.ScalarType.Float32,
             };
             try
             {
