@@ -26,6 +26,7 @@ internal static class ForwardBenchmark
         string shapesArg = "1x128,8x128,32x128,1x512";
         int threads = 2, runs = 8, largeRuns = 3;
         bool skipOrt = false, mlm = true, retain = true;
+        long? bandRows = null;
         var dtype = ScalarType.Float32;
         for (int i = 0; i < args.Length; i++)
         {
@@ -38,11 +39,12 @@ internal static class ForwardBenchmark
                 case "--skip-ort": skipOrt = true; break;
                 case "--skip-mlm": mlm = false; break;
                 case "--no-retain": retain = false; break;
+                case "--band-rows": bandRows = long.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--dtype" when i + 1 < args.Length && args[i + 1] is "float32" or "bfloat16":
                     dtype = args[++i] == "bfloat16" ? ScalarType.BFloat16 : ScalarType.Float32;
                     break;
                 default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}'; usage: forward [--shapes BxS,...] [--threads N] [--runs N] [--large-runs N] [--dtype float32|bfloat16] [--skip-ort] [--skip-mlm] [--no-retain]");
+                    Console.Error.WriteLine($"unknown argument '{args[i]}'; usage: forward [--shapes BxS,...] [--threads N] [--runs N] [--large-runs N] [--dtype float32|bfloat16] [--skip-ort] [--skip-mlm] [--no-retain] [--band-rows N]");
                     return 2;
             }
         }
@@ -69,6 +71,12 @@ internal static class ForwardBenchmark
         // The timed model: the fp32 one, or a bf16 copy of it (the fp32 one stays as the accuracy reference).
         using var bf16Model = dtype == ScalarType.BFloat16 ? CastCopy(fp32Model, dtype) : null;
         var model = bf16Model ?? fp32Model;
+        // Tuning hook: the block size of the relative terms (DebertaEncoder.RelativeBandRows; 0 = never blocked).
+        if (bandRows is long rows)
+        {
+            model.Encoder.RelativeBandRows = rows;
+            Console.WriteLine($"# relative terms in blocks of {rows} rows (default {DebertaSharp.Modeling.DebertaEncoder.DefaultRelativeBandRows})");
+        }
         using var session = skipOrt ? null : CreateOrtSession(threads);
 
         double oursPeak = 0, ortPeak = 0;

@@ -16,14 +16,20 @@ internal sealed class AttentionContext
     /// <summary>att_span = min(L, max_relative_positions); 0 without relative attention.</summary>
     public int Span { get; init; }
 
-    /// <summary>[L, L] int64: clamp(i - j + span, 0, 2 span - 1) for query i and key j (c2p index).</summary>
-    public Tensor? C2PIndex { get; init; }
+    /// <summary>[L, L] int64: 2 span - 1 - clamp(i - j + span, 0, 2 span - 1) for query i and key j (the c2p index into
+    /// the reversed position operand).</summary>
+    public Tensor? C2PIndexReversed { get; init; }
 
-    /// <summary>[L, L] int64: the transpose of <see cref="C2PIndex"/>, contiguous (p2c index in the key frame).</summary>
+    /// <summary>[L(j), L(i)] int64: clamp(i - j + span, 0, 2 span - 1) at [j, i], contiguous (the p2c index in the key
+    /// frame).</summary>
     public Tensor? P2CIndex { get; init; }
 
     /// <summary>True when L == span (no clamping): the relative terms are read through strided views, not gathered.</summary>
     public bool StridedRelative { get; init; }
+
+    /// <summary>With <see cref="StridedRelative"/>: the relative terms of sequences longer than this are computed in
+    /// blocks of this many queries (c2p) or keys (p2c); 0 = never.</summary>
+    public long BandRows { get; init; }
 
     /// <summary>[2 span, H] rows of encoder.rel_embeddings for this span (pos dropout applied per layer).</summary>
     public Tensor? RelEmbeddings { get; init; }
@@ -116,92 +122,142 @@ internal sealed class DisentangledSelfAttention : nn.Module
     public Parameter VBias => v_bias;
 
     /// <summary>[B, L, H] → ([B, L, H] context, [B, heads, L, L] probabilities when asked).</summary>
+    /// <remarks>
+    /// Internally the per-head tensors are laid out heads first, [heads, B, L, ·]: then the relative terms are one
+    /// batched product per head over all B·L queries against a [heads, d, 2s] operand shared by the batch (a [B, heads]
+    /// layout makes LibTorch copy that operand once per sequence), and the scores need no re-layout.
+    /// </remarks>
     public (Tensor Context, Tensor? Probs) Forward(Tensor hiddenStates, AttentionContext ctx, bool outputAttentions)
     {
         using var scope = NewDisposeScope();
         long b = hiddenStates.shape[0], l = hiddenStates.shape[1];
         var dtype = hiddenStates.dtype;
 
-        // [B, L, 3H] → [B, L, heads, 3d] → [B, heads, L, 3d]; per head the 3d columns are q | k | v.
-        var qkv = in_proj.forward(hiddenStates).view(b, l, _heads, 3 * _headSize).permute(0, 2, 1, 3);
-        var chunks = qkv.chunk(3, -1);                                                   // 3 x [B, heads, L, d]
-        var q = chunks[0] + q_bias.view(_heads, 1, _headSize);                          // [B, heads, L, d]
-        var k = chunks[1].contiguous();                                                  // [B, heads, L, d]
-        var v = chunks[2] + v_bias.view(_heads, 1, _headSize);                          // [B, heads, L, d]
+        // [B, L, 3H] → [B, L, heads, 3d] → [heads, B, L, 3d]; per head the 3d columns are q | k | v.
+        var qkv = in_proj.forward(hiddenStates).view(b, l, _heads, 3 * _headSize).permute(2, 0, 1, 3);
+        var chunks = qkv.chunk(3, -1);                                                   // 3 x [heads, B, L, d] views
+        // q + q_bias, then / sqrt(d * (1 + len(pos_att_type))), the scale rounded to the working dtype as HF does.
+        var q = Fresh(chunks[0]).add_(q_bias.view(_heads, 1, 1, _headSize)).div_(ScaleIn(dtype)); // [heads, B, L, d]
+        var k = chunks[1].contiguous();                                                  // [heads, B, L, d]
+        var v = Fresh(chunks[2]).add_(v_bias.view(_heads, 1, 1, _headSize));            // [heads, B, L, d]
 
-        // q / sqrt(d * (1 + len(pos_att_type))), the scale rounded to the working dtype as HF does.
-        q.div_(ScaleIn(dtype));
-        var scores = matmul(q, k.transpose(-1, -2));                                     // [B, heads, L, L]
+        var scores = matmul(q, k.transpose(-1, -2));                                     // [heads, B, L, L]
 
         if (_relative && ctx.RelEmbeddings is not null && (_c2p || _p2c))
-            AddRelativeScores(scores, q, k, ctx, b, l);                                  // [B, heads, L, L], in place
+            AddRelativeScores(scores, q, k, ctx, b, l);                                  // [heads, B, L, L], in place
 
-        if (head_logits_proj is not null)
-            scores = head_logits_proj.forward(scores.permute(0, 2, 3, 1)).permute(0, 3, 1, 2); // mix heads: [B, L, L, heads]
+        if (head_logits_proj is not null)                                                // mix heads: [B, L, L, heads]
+            scores = head_logits_proj.forward(scores.permute(1, 2, 3, 0)).permute(3, 0, 1, 2);
 
+        var maskedOut = ctx.MaskedOut?.permute(1, 0, 2, 3);                              // [1, B, L, L]
         Tensor probs;
-        if (ctx.MaskedOut is not null && ctx.TFMaskedSoftmax)
-            probs = scores.masked_fill(ctx.MaskedOut, double.NegativeInfinity).softmax(-1).masked_fill(ctx.MaskedOut, 0); // [B, heads, L, L]
+        if (maskedOut is not null && ctx.TFMaskedSoftmax)
+            probs = scores.masked_fill(maskedOut, double.NegativeInfinity).softmax(-1).masked_fill(maskedOut, 0); // [heads, B, L, L]
         else
         {
-            if (ctx.MaskedOut is not null)
-                scores = scores.masked_fill(ctx.MaskedOut, AttentionContext.MinValue(scores.dtype)); // [B, heads, L, L]
+            if (maskedOut is not null)
+                scores = scores.masked_fill(maskedOut, AttentionContext.MinValue(scores.dtype)); // [heads, B, L, L]
             probs = scores.softmax(-1);
         }
         probs = nn.functional.dropout(probs, _attDropout, training);
         if (head_weights_proj is not null)
-            probs = head_weights_proj.forward(probs.permute(0, 2, 3, 1)).permute(0, 3, 1, 2);
+            probs = head_weights_proj.forward(probs.permute(1, 2, 3, 0)).permute(3, 0, 1, 2);
 
-        var context = matmul(probs, v)                                                  // [B, heads, L, d]
-            .permute(0, 2, 1, 3).contiguous().view(b, l, _heads * _headSize);             // [B, L, H]
+        var context = matmul(probs, v)                                                  // [heads, B, L, d]
+            .permute(1, 2, 0, 3).contiguous().view(b, l, _heads * _headSize);             // [B, L, H]
         context.MoveToOuterDisposeScope();
-        if (outputAttentions) probs.MoveToOuterDisposeScope();
-        return (context, outputAttentions ? probs : null);
+        Tensor? attentions = outputAttentions ? probs.permute(1, 0, 2, 3).contiguous().MoveToOuterDisposeScope() : null; // [B, heads, L, L]
+        return (context, attentions);
     }
+
+    /// <summary>A tensor with <paramref name="t"/>'s values in its own contiguous memory (so it can be updated in place).</summary>
+    private static Tensor Fresh(Tensor t) => t.is_contiguous() ? t.clone() : t.contiguous();
 
     /// <summary>
     /// c2p[i, j] = q_i · pos_proj(R)[r] and p2c[i, j] = k_j · (pos_q_proj(R)[r] / scale), r = clamp(i - j + s, 0, 2s - 1),
-    /// added to <paramref name="scores"/> in place. When L == span no clamping happens and both are read from the [L, 2s] products through strided views
-    /// (row i of c2p is a contiguous run of the product with reversed positions, row j of p2cᵀ one of the plain product):
-    /// no index tensors. Otherwise (L > max_relative_positions) they are gathered with the clamped indices.
+    /// added to <paramref name="scores"/> [heads, B, L, L] in place. The position operands are [heads, d, 2s], pos_proj's
+    /// with its positions reversed (column m holds position 2s - 1 - m). When L == span no clamping happens and both terms
+    /// are read from the products through strided views: row i of c2p is a contiguous run of the reversed product, row j
+    /// of p2cᵀ one of the plain product. Each row needs only L of the 2s columns, so for long inputs the queries (c2p) and
+    /// keys (p2c) go in blocks of <see cref="AttentionContext.BandRows"/>, each against the L + rows - 1 columns it reads.
+    /// Otherwise (L > max_relative_positions) the terms are gathered with the clamped indices.
     /// </summary>
     private void AddRelativeScores(Tensor scores, Tensor q, Tensor k, AttentionContext ctx, long b, long l)
     {
         var rel = nn.functional.dropout(ctx.RelEmbeddings!, _posDropout, training);      // [2s, H]
         long twoSpan = rel.shape[0];
         bool strided = ctx.StridedRelative;
+        long band = strided && ctx.BandRows > 0 && ctx.BandRows < l ? ctx.BandRows : l;
         if (pos_proj is not null)
         {
-            var posKey = Project(pos_proj, _posKeyCache, rel, ctx);                      // [2s, H]
-            if (strided) posKey = posKey.flip(0);                                        // row m holds position 2s - 1 - m
-            var keyT = posKey.view(twoSpan, _heads, _headSize).permute(1, 2, 0);          // [heads, d, 2s]
-            var c2p = matmul(q, keyT).contiguous();                                      // [B, heads, L, 2s]
-            // strided: c2p[i, j] = flipped[i, L - 1 - i + j] at offset i (2L - 1) + L - 1 + j of each [L, 2L] block.
-            scores.add_(strided
-                ? c2p.as_strided([b, _heads, l, l], [_heads * l * twoSpan, l * twoSpan, twoSpan - 1, 1], c2p.storage_offset() + l - 1)
-                : c2p.gather(-1, ctx.C2PIndex!.expand(b, _heads, l, l)));                 // [B, heads, L, L]
+            var keyT = PositionOperand(pos_proj, _posKeyCache, rel, ctx, reversed: true); // [heads, d, 2s], reversed
+            if (!strided)
+            {
+                var c2p = matmul(q.view(_heads, b * l, _headSize), keyT).view(_heads, b, l, twoSpan); // [heads, B, L, 2s]
+                scores.add_(c2p.gather(-1, ctx.C2PIndexReversed!.expand(_heads, b, l, l)));          // [heads, B, L, L]
+            }
+            else
+            {
+                for (long i0 = 0; i0 < l; i0 += band)
+                {
+                    long rows = Math.Min(band, l - i0), width = l + rows - 1, first = l - rows - i0;
+                    // Block rows i0 + ii read reversed columns first + (rows - 1 - ii + j): offset ii (width - 1) + j + rows - 1.
+                    var c2p = matmul(q.narrow(2, i0, rows).reshape(_heads, b * rows, _headSize), keyT.narrow(2, first, width)); // [heads, B·rows, width]
+                    scores.narrow(2, i0, rows).add_(c2p.as_strided([_heads, b, rows, l], [b * rows * width, rows * width, width - 1, 1], c2p.storage_offset() + rows - 1));
+                }
+            }
         }
         if (pos_q_proj is not null)
         {
-            var posQuery = Project(pos_q_proj, _posQueryCache, rel, ctx).view(twoSpan, _heads, _headSize).permute(1, 2, 0); // [heads, d, 2s]
-            posQuery = posQuery / (float)_scale;                                         // HF divides by an fp32 scalar here
-            var p2c = matmul(k, posQuery.to(k.dtype)).contiguous();                      // [B, heads, L(j), 2s]
-            // strided: p2cᵀ[j, i] = p2c[j, i - j + L] at offset j (2L - 1) + L + i of each [L, 2L] block.
-            var p2cT = strided
-                ? p2c.as_strided([b, _heads, l, l], [_heads * l * twoSpan, l * twoSpan, twoSpan - 1, 1], p2c.storage_offset() + l)
-                : p2c.gather(-1, ctx.P2CIndex!.expand(b, _heads, l, l));                  // [B, heads, L(j), L(i)]
-            scores.add_(p2cT.transpose(-1, -2));
+            var queryT = PositionOperand(pos_q_proj, _posQueryCache, rel, ctx, reversed: false).to(k.dtype); // [heads, d, 2s], / scale
+            if (!strided)
+            {
+                var p2c = matmul(k.view(_heads, b * l, _headSize), queryT).view(_heads, b, l, twoSpan); // [heads, B, L(j), 2s]
+                scores.add_(p2c.gather(-1, ctx.P2CIndex!.expand(_heads, b, l, l)).transpose(-1, -2)); // [heads, B, L(i), L(j)]
+            }
+            else
+            {
+                for (long j0 = 0; j0 < l; j0 += band)
+                {
+                    long rows = Math.Min(band, l - j0), width = l + rows - 1, first = l - j0 - rows + 1;
+                    // Block keys j0 + jj read columns first + (i - jj + rows - 1): offset jj (width - 1) + i + rows - 1.
+                    var p2c = matmul(k.narrow(2, j0, rows).reshape(_heads, b * rows, _headSize), queryT.narrow(2, first, width)); // [heads, B·rows, width]
+                    var p2cT = p2c.as_strided([_heads, b, rows, l], [b * rows * width, rows * width, width - 1, 1], p2c.storage_offset() + rows - 1) // [heads, B, rows(j), L(i)]
+                        .transpose(-1, -2);                                                                                      // [heads, B, L(i), rows(j)]
+                    // Half precision: LibTorch's add reads a transposed bf16 / fp16 operand element by element (1.8 ms a
+                    // layer at 8x128); a transposing copy, then a plain add, takes 1.1. In fp32 the two cost the same.
+                    if (p2c.dtype is ScalarType.BFloat16 or ScalarType.Float16) p2cT = p2cT.contiguous();
+                    scores.narrow(3, j0, rows).add_(p2cT);
+                }
+            }
         }
     }
 
     /// <summary>
-    /// proj(rel) for this forward's rows: in inference, rows of the cached projection of the whole table (it depends on
-    /// weights only, so it is the same for every input); otherwise computed.
+    /// The [heads, d, 2s] operand of a relative term for this forward's rows: proj(rel) split per head and transposed
+    /// (positions reversed for c2p; divided by the scale for p2c, as HF divides pos_query_layer by an fp32 scalar). In
+    /// inference it is a slice of the cached operand over the whole table (it depends on weights only, so it is the same
+    /// for every input); otherwise computed.
     /// </summary>
-    private static Tensor Project(Linear proj, RelativeProjectionCache cache, Tensor rel, AttentionContext ctx) =>
-        ctx.RelTableChecksum is double tableChecksum && RelativeProjectionCache.Supports(proj.weight!)
-            ? cache.Get(proj, ctx.RelTable!, tableChecksum).narrow(0, ctx.RelOffset, rel.shape[0])   // [2s, H]
-            : proj.forward(rel);                                                                        // [2s, H]
+    private Tensor PositionOperand(Linear proj, RelativeProjectionCache cache, Tensor rel, AttentionContext ctx, bool reversed)
+    {
+        long twoSpan = rel.shape[0];
+        if (ctx.RelTableChecksum is double tableChecksum && RelativeProjectionCache.Supports(proj.weight!))
+        {
+            var whole = cache.Get(proj, ctx.RelTable!, tableChecksum, p => Operand(p, reversed));          // [heads, d, 2 max_rel]
+            // This forward's rows [RelOffset, RelOffset + 2s) of the table; reversed, they start at 2 max_rel - RelOffset - 2s.
+            return whole.narrow(2, reversed ? whole.shape[2] - ctx.RelOffset - twoSpan : ctx.RelOffset, twoSpan); // [heads, d, 2s]
+        }
+        return Operand(proj.forward(rel), reversed);                                                        // [heads, d, 2s]
+    }
+
+    /// <summary>[rows, H] projected positions → [heads, d, rows] contiguous (reversed rows for c2p, / scale for p2c).</summary>
+    private Tensor Operand(Tensor projected, bool reversed)
+    {
+        long rows = projected.shape[0];
+        var t = (reversed ? projected.flip(0) : projected).view(rows, _heads, _headSize).permute(1, 2, 0); // [heads, d, rows]
+        return reversed ? t.contiguous() : (t / (float)_scale).contiguous();
+    }
 
     private Tensor ScaleIn(ScalarType dtype) => tensor((float)_scale).to(dtype);
 
@@ -239,11 +295,12 @@ internal sealed class RelativeProjectionCache : IDisposable
         (t.dtype is ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16) && t.device_type == DeviceType.CPU;
 
     /// <summary>
-    /// proj(table) [rows, H], recomputed when the table or the projection changed since the last call. Forwards of one
+    /// <paramref name="layout"/>(proj(table)) (proj(table) is [rows, H]), recomputed when the table or the projection
+    /// changed since the last call. Forwards of one
     /// model may run on several threads at once (inference with shared weights is read-only): the check and the refill
     /// are one critical section, so one thread never disposes the value another has just been handed.
     /// </summary>
-    public Tensor Get(Linear proj, Tensor table, double tableChecksum)
+    public Tensor Get(Linear proj, Tensor table, double tableChecksum, Func<Tensor, Tensor> layout)
     {
         var weight = proj.weight!;
         double w = Checksum(weight), b = proj.bias is null ? 0 : Checksum(proj.bias);
@@ -252,8 +309,9 @@ internal sealed class RelativeProjectionCache : IDisposable
             if (_value is null || _value.IsInvalid || tableChecksum != _tableChecksum || w != _weightChecksum || b != _biasChecksum)
             {
                 _value?.Dispose();
+                using (var fill = NewDisposeScope())
                 using (no_grad())
-                    _value = proj.forward(table).DetachFromDisposeScope();              // [rows, H]
+                    _value = layout(proj.forward(table)).DetachFromDisposeScope();      // layout of [rows, H]
                 (_tableChecksum, _weightChecksum, _biasChecksum) = (tableChecksum, w, b);
             }
             return _value;

@@ -184,20 +184,18 @@ public abstract class DebertaTokenizerBase
     {
         ArgumentNullException.ThrowIfNull(texts);
         var opts = Resolve(options);
-        var encs = new EncodingBuilder[texts.Count];
-        // Every per-text step runs on the workers, the final arrays included; only padding, which needs the batch's
-        // longest, waits for all of them.
-        if (opts.Padding == PaddingStrategy.None)
+        for (int i = 0; i < texts.Count; i++)
+            if (texts[i] is null) throw new ArgumentNullException(nameof(texts), $"text {i} of the batch is null");
+        // Every per-text step runs on the workers, the final arrays included; only padding to the longest, which needs
+        // the whole batch, waits for all of them.
+        if (opts.Padding != PaddingStrategy.Longest)
         {
             var done = new Encoding[texts.Count];
-            Parallel.For(0, texts.Count, i =>
-            {
-                var builder = EncodeOne(new Input(texts[i], null), null, opts);
-                done[i] = builder.ToEncoding();
-                EncodingBuilder.Return(builder);
-            });
+            int target = PadTarget(opts, 0);
+            Parallel.For(0, texts.Count, i => done[i] = FinishOne(EncodeOne(new Input(texts[i], null), null, opts), opts, target));
             return new BatchEncoding(done);
         }
+        var encs = new EncodingBuilder[texts.Count];
         Parallel.For(0, texts.Count, i => encs[i] = EncodeOne(new Input(texts[i], null), null, opts));
         return new BatchEncoding(Finish(encs, opts, parallel: true));
     }
@@ -233,28 +231,46 @@ public abstract class DebertaTokenizerBase
         var opts = Resolve(options);
         if ((options ?? DefaultOptions)?.IsSplitIntoWords == true && items.Any(x => x.A.Text is not null || x.B?.Text is not null))
             throw new ArgumentException("IsSplitIntoWords needs lists of words: use the Encode/EncodeBatch overloads that take IReadOnlyList<string>", nameof(options));
+        if (opts.Padding != PaddingStrategy.Longest)
+        {
+            // Nothing waits for the rest of the batch: each text is finished as soon as it is encoded, so one builder
+            // (this thread's spare) serves the whole batch instead of one set of lists per text.
+            var done = new List<Encoding>(items.Count);
+            for (int i = 0; i < items.Count; i++) done.Add(FinishOne(EncodeOne(items[i].A, items[i].B, opts), opts, PadTarget(opts, 0)));
+            return done;
+        }
         var encs = new EncodingBuilder[items.Count];
         for (int i = 0; i < items.Count; i++) encs[i] = EncodeOne(items[i].A, items[i].B, opts);
         return Finish(encs, opts);
     }
 
+    /// <summary>The padded length: <see cref="PaddingStrategy.MaxLength"/>'s, or <paramref name="longest"/> (the batch's
+    /// longest) for <see cref="PaddingStrategy.Longest"/>, rounded up to PadToMultipleOf; 0 without padding.</summary>
+    private static int PadTarget(Resolved opts, int longest)
+    {
+        if (opts.Padding == PaddingStrategy.None) return 0;
+        int target = opts.Padding == PaddingStrategy.MaxLength ? opts.PadLength!.Value : longest;
+        if (opts.PadMultiple is int m && target % m != 0) target += m - target % m;
+        return target;
+    }
+
+    /// <summary>Pads <paramref name="e"/> to <paramref name="target"/> (with padding on), turns it into an
+    /// <see cref="Encoding"/> and gives the builder back for reuse.</summary>
+    private Encoding FinishOne(EncodingBuilder e, Resolved opts, int target)
+    {
+        if (opts.Padding != PaddingStrategy.None) e.Pad(target, PadTokenId, PadTokenTypeId, PadToken, opts.PadSide);
+        var result = e.ToEncoding();
+        EncodingBuilder.Return(e);
+        return result;
+    }
+
     private List<Encoding> Finish(EncodingBuilder[] encs, Resolved opts, bool parallel = false)
     {
-        int target = 0;
-        if (opts.Padding != PaddingStrategy.None && encs.Length > 0)
-        {
-            target = opts.Padding == PaddingStrategy.MaxLength ? opts.PadLength!.Value : encs.Max(e => e.Count);
-            if (opts.PadMultiple is int m && target % m != 0) target += m - target % m;
-        }
-        bool pad = opts.Padding != PaddingStrategy.None;
-        string padToken = pad ? PadToken : "";
-        int padId = pad ? PadTokenId : 0, padType = PadTokenTypeId;
+        int target = PadTarget(opts, encs.Length == 0 ? 0 : encs.Max(e => e.Count));
         var result = new Encoding[encs.Length];
         void One(int i)
         {
-            if (pad) encs[i].Pad(target, padId, padType, padToken, opts.PadSide);
-            result[i] = encs[i].ToEncoding();
-            EncodingBuilder.Return(encs[i]);
+            result[i] = FinishOne(encs[i], opts, target);
             encs[i] = null!;
         }
         if (parallel) Parallel.For(0, encs.Length, One);

@@ -7,12 +7,18 @@ namespace DebertaSharp.Tests.Modeling;
 /// <summary>Fixtures/gradients (one backward in train mode, dropout 0) and Fixtures/formats (every checkpoint format).</summary>
 public sealed class GradientAndFormatTests(ITestOutputHelper log)
 {
-    [Fact]
-    public void Gradients_Match_HuggingFace()
+    /// <summary>Also with the relative terms computed in blocks of 2 and 3 rows (DebertaEncoder.RelativeBandRows; by
+    /// default only inputs over 128 tokens are), so that their backward is checked against the fixture too.</summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Gradients_Match_HuggingFace(long bandRows)
     {
         string dir = TestPaths.Fixture("gradients");
         using var model = DebertaPreTrainedModel.FromPretrained(dir);
         Assert.Equal(DebertaHead.SequenceClassification, model.Head);
+        if (bandRows > 0) model.Backbone.Encoder.RelativeBandRows = bandRows;
         model.train();
         var expected = ParityAssert.Load(Path.Combine(dir, "expected.safetensors"));
         try

@@ -378,8 +378,14 @@ public class TokenizerMiscTests
     {
         var tok = TokenizerFixtures.Fast("mask_lstrip");
         var texts = TokenizerFixtures.Corpus.Select(n => (string)n!).ToArray();
-        // Padded (finished after all workers) and unpadded (finished on the workers) batches.
-        foreach (var opts in new[] { new EncodeOptions { Padding = PaddingStrategy.Longest, Truncation = TruncationStrategy.LongestFirst, MaxLength = 64 }, new EncodeOptions() })
+        // Padded to the longest (finished after all workers), unpadded and padded to a fixed length (finished on the
+        // workers, and in EncodeBatch one text at a time), with overflowing pieces too.
+        foreach (var opts in new[]
+                 {
+                     new EncodeOptions { Padding = PaddingStrategy.Longest, Truncation = TruncationStrategy.LongestFirst, MaxLength = 64 },
+                     new EncodeOptions(),
+                     new EncodeOptions { Padding = PaddingStrategy.MaxLength, MaxLength = 40, PadToMultipleOf = 16, Truncation = TruncationStrategy.LongestFirst, ReturnOverflowingTokens = true, Stride = 3 },
+                 })
         {
             var seq = tok.EncodeBatch(texts, opts);
             var par = tok.EncodeBatchParallel(texts, opts);
@@ -392,8 +398,22 @@ public class TokenizerMiscTests
                 Assert.Equal(seq[i].Offsets, par[i].Offsets);
                 Assert.Equal(seq[i].AttentionMask, par[i].AttentionMask);
                 Assert.Equal(seq[i].SpecialTokensMask, par[i].SpecialTokensMask);
+                Assert.Equal(seq[i].WordIds, par[i].WordIds);
+                Assert.Equal(seq[i].SequenceIds, par[i].SequenceIds);
+                Assert.Equal(seq[i].Overflowing.Select(o => o.Ids), par[i].Overflowing.Select(o => o.Ids));
             }
         }
+        // Padded to a fixed length, every encoding has that length whether or not the batch waits for its longest.
+        var fixedLength = tok.EncodeBatch(texts, new EncodeOptions { Padding = PaddingStrategy.MaxLength, MaxLength = 40, PadToMultipleOf = 16, Truncation = TruncationStrategy.LongestFirst });
+        Assert.All(fixedLength.Encodings, e => Assert.Equal(48, e.Length));
+    }
+
+    [Fact]
+    public void ParallelBatch_NamesANullText()
+    {
+        var tok = TokenizerFixtures.Fast("mask_lstrip");
+        var ex = Assert.Throws<ArgumentNullException>(() => tok.EncodeBatchParallel(["a", null!, "b"]));
+        Assert.Contains("text 1", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
