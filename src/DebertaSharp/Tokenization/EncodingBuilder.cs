@@ -208,14 +208,22 @@ internal sealed class EncodingBuilder
 
     public Encoding ToEncoding() => new()
     {
-        Ids = [.. Ids],
-        TypeIds = [.. TypeIds],
+        Ids = Copy(Ids),
+        TypeIds = Copy(TypeIds),
         Tokens = [.. Tokens],
-        Offsets = [.. Offsets],
-        SpecialTokensMask = [.. Special],
-        AttentionMask = [.. Attention],
+        Offsets = Copy(Offsets),
+        SpecialTokensMask = Copy(Special),
+        AttentionMask = Copy(Attention),
         WordIds = [.. Words],
         SequenceIds = [.. Seq],
         Overflowing = Overflowing.Count == 0 ? [] : Overflowing.Select(o => o.ToEncoding()).ToArray(),
     };
+
+    /// <summary>The list's items in a new array that is not zeroed first (every element is written at once).</summary>
+    private static T[] Copy<T>(List<T> list) where T : unmanaged
+    {
+        var a = GC.AllocateUninitializedArray<T>(list.Count);
+        list.CopyTo(a);
+        return a;
+    }
 }

@@ -314,4 +314,48 @@ public class ReaderLimitsTests
         Assert.Contains("MaxWeightBytesPerFileByte", e.Message);
         Assert.Contains("3600000000 bytes", e.Message);
     }
+
+    /// <summary>The local heap (or global heap collection) header at <paramref name="at"/>: its declared size set to
+    /// <paramref name="size"/>.</summary>
+    private static void ForgeHeapSize(byte[] file, int at, ulong size) => BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(at + 8), size);
+
+    [Theory]
+    [InlineData("HEAP", "local heap")]
+    [InlineData("GCOL", "global heap collection")]
+    public void H5HeapLargerThanTheFileIsRefusedBeforePureHdfAllocatesIt(string signature, string what)
+    {
+        // A real tf_model.h5 (h5py, transformers 4.x) with one heap's declared size forged to 1.5 GB: below what an array
+        // can hold, so PureHDF would allocate it before finding the file too short (AFL++ found the over-the-limit kind).
+        byte[] file = File.ReadAllBytes(TestPaths.Fixture("tf_h5", "abs_token_type", "base", "tf_model.h5"));
+        int at = file.AsSpan().IndexOf(Encoding.ASCII.GetBytes(signature));
+        Assert.True(at > 0, $"no {signature} in the fixture");
+        ForgeHeapSize(file, at, 1_500_000_000);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Refused(KerasH5.Read, file, "tf_model.h5");
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 64 << 20, "the forged size was allocated");
+        Assert.Contains($"the {what} at byte {at} declares 1500000000 bytes", e.Message);
+        Assert.Contains("MaxHeapBytesPerFileByte", e.Message);
+    }
+
+    [Fact]
+    public void H5HeapHeaderAcrossTheScansBlockBoundaryIsFound()
+    {
+        // CheckHeapSizes reads 1 MB blocks: a forged header whose bytes straddle the first boundary is still seen, and a
+        // file of honest heaps (sizes within the file) passes.
+        var file = new byte[(1 << 20) + 4096];
+        new byte[] { 0x89, (byte)'H', (byte)'D', (byte)'F', 0x0D, 0x0A, 0x1A, 0x0A }.CopyTo(file, 0);
+        file[13] = 8; file[14] = 8;                                        // superblock version 0: sizes of offsets, lengths
+        void Header(int at, ulong size)
+        {
+            "HEAP"u8.CopyTo(file.AsSpan(at));
+            BinaryPrimitives.WriteUInt64LittleEndian(file.AsSpan(at + 8), size);
+        }
+        Header(1000, 88);
+        Header((1 << 20) - 6, 88);
+        using (var honest = new MemoryStream(file)) KerasH5.CheckHeapSizes("honest.h5", honest);
+        Header((1 << 20) - 6, (ulong)file.Length + 1);
+        using var forged = new MemoryStream(file);
+        var e = Assert.Throws<CheckpointFormatException>(() => KerasH5.CheckHeapSizes("forged.h5", forged));
+        Assert.Contains($"the local heap at byte {(1 << 20) - 6} declares {file.Length + 1} bytes", e.Message);
+    }
 }
