@@ -98,7 +98,7 @@ internal static class KerasH5
 
     private static PureHDF.VOL.Native.NativeFile Open(string path)
     {
-        var bytes = new byte[16];
+        var bytes = new byte[8];
         using (var s = File.OpenRead(path))
         {
             if (s.Read(bytes, 0, 8) < 8 || bytes[0] != 0x89 || bytes[1] != (byte)'H' || bytes[2] != (byte)'D' || bytes[3] != (byte)'F')
