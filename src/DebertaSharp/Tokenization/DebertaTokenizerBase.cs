@@ -236,7 +236,8 @@ public abstract class DebertaTokenizerBase
             // Nothing waits for the rest of the batch: each text is finished as soon as it is encoded, so one builder
             // (this thread's spare) serves the whole batch instead of one set of lists per text.
             var done = new List<Encoding>(items.Count);
-            for (int i = 0; i < items.Count; i++) done.Add(FinishOne(EncodeOne(items[i].A, items[i].B, opts), opts, PadTarget(opts, 0)));
+            int target = PadTarget(opts, 0);
+            for (int i = 0; i < items.Count; i++) done.Add(FinishOne(EncodeOne(items[i].A, items[i].B, opts), opts, target));
             return done;
         }
         var encs = new EncodingBuilder[items.Count];
