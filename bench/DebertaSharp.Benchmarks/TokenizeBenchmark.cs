@@ -18,7 +18,7 @@ internal static class TokenizeBenchmark
         string tokDir = Path.Combine(root, "tests/DebertaSharp.Tests/Fixtures/tokenizer/v4_template");
         string corpusPath = Path.Combine(root, "tests/DebertaSharp.Tests/Fixtures/tokenizer/corpus_public.json");
         double megabytes = 4.0;
-        int repeats = 7;
+        int repeats = 11;
         if (args.Length > 0 && args[0] == "--verify") return Verify(root, args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2000);
         for (int i = 0; i < args.Length; i++)
         {
@@ -28,7 +28,7 @@ internal static class TokenizeBenchmark
                 case "--mb": megabytes = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--repeats": repeats = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 default:
-                    Console.Error.WriteLine("usage: tokenize [--tokenizer DIR] [--mb 4] [--repeats 7]");
+                    Console.Error.WriteLine("usage: tokenize [--tokenizer DIR] [--mb 4] [--repeats 11]");
                     return 2;
             }
         }
@@ -62,33 +62,54 @@ internal static class TokenizeBenchmark
         ours.EncodeBatch(docs);
         Parallel.ForEach(docs, d => rustPerThread.Value!.Encode(d));
 
-        // Every figure is the best of `repeats` runs, and the runs of all five measurements alternate, so that one thread
-        // and the batch see the same machine (on these shared 2-core machines the speed drifts by a third within seconds).
+        // Every figure is the best of `repeats` runs, and the runs of all measurements alternate, so that one thread and
+        // the batch see the same machine (on these shared 2-core machines the speed drifts by a third within seconds).
+        // Per run, one thread's time is also divided by the batch's timed right after it: the median of those ratios
+        // follows the code, where the ratio of the two best figures also follows the drift between the runs that gave them.
         double oursBest = double.MaxValue, rustBest = double.MaxValue, oursBatch = double.MaxValue, rustBatch = double.MaxValue;
         double serialBatch = double.MaxValue, batchGcShare = 0;
         long allocated = 0;
+        var batchOverOne = new double[repeats];
+        var batchOverSerial = new double[repeats];
+        var twoLoopsOverOne = new double[repeats];
+        var rustBatchOverOne = new double[repeats];
+        int half = docs.Count / 2;
         for (int r = 0; r < repeats; r++)
         {
             long before = GC.GetAllocatedBytesForCurrentThread();
             var sw = Stopwatch.StartNew();
             foreach (var d in docs) ours.Encode(d);
-            oursBest = Math.Min(oursBest, sw.Elapsed.TotalSeconds);
+            double one = sw.Elapsed.TotalSeconds;
+            oursBest = Math.Min(oursBest, one);
             allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-            sw.Restart();
-            foreach (var d in docs) rust.Encode(d);
-            rustBest = Math.Min(rustBest, sw.Elapsed.TotalSeconds);
 
             var pause0 = GC.GetTotalPauseDuration();
             sw.Restart();
             ours.EncodeBatchParallel(docs);
-            double t = sw.Elapsed.TotalSeconds;
-            if (t < oursBatch) (oursBatch, batchGcShare) = (t, (GC.GetTotalPauseDuration() - pause0).TotalSeconds / t);
-            sw.Restart();
-            Parallel.ForEach(docs, d => rustPerThread.Value!.Encode(d));
-            rustBatch = Math.Min(rustBatch, sw.Elapsed.TotalSeconds);
+            double batch = sw.Elapsed.TotalSeconds;
+            if (batch < oursBatch) (oursBatch, batchGcShare) = (batch, (GC.GetTotalPauseDuration() - pause0).TotalSeconds / batch);
             sw.Restart();
             ours.EncodeBatch(docs);
-            serialBatch = Math.Min(serialBatch, sw.Elapsed.TotalSeconds);
+            double serial = sw.Elapsed.TotalSeconds;
+            serialBatch = Math.Min(serialBatch, serial);
+            // The single-thread loop on two threads at once, half the documents each, results dropped: what two cores
+            // give this encoder without any batch machinery.
+            sw.Restart();
+            Parallel.Invoke(
+                () => { for (int k = 0; k < half; k++) ours.Encode(docs[k]); },
+                () => { for (int k = half; k < docs.Count; k++) ours.Encode(docs[k]); });
+            double twoLoops = sw.Elapsed.TotalSeconds;
+            (batchOverOne[r], batchOverSerial[r], twoLoopsOverOne[r]) = (one / batch, serial / batch, one / twoLoops);
+
+            sw.Restart();
+            foreach (var d in docs) rust.Encode(d);
+            double rustOne = sw.Elapsed.TotalSeconds;
+            rustBest = Math.Min(rustBest, rustOne);
+            sw.Restart();
+            Parallel.ForEach(docs, d => rustPerThread.Value!.Encode(d));
+            double rustTwo = sw.Elapsed.TotalSeconds;
+            rustBatch = Math.Min(rustBatch, rustTwo);
+            rustBatchOverOne[r] = rustOne / rustTwo;
         }
         double oursRate = tokens / oursBest, rustRate = tokens / rustBest;
         Console.WriteLine(FormattableString.Invariant(
@@ -102,6 +123,8 @@ internal static class TokenizeBenchmark
         // EncodeBatch keeps them too: the batch over it is the parallel path's own scaling.
         Console.WriteLine(FormattableString.Invariant(
             $"# tokenize_batch over one thread {tokens / oursBatch / oursRate:F2}x; over the serial EncodeBatch (debertasharp_tok_s={tokens / serialBatch:F0}) {serialBatch / oursBatch:F2}x; GC pauses {batchGcShare * 100:F0}% of the batch"));
+        Console.WriteLine(FormattableString.Invariant(
+            $"# tokenize_batch paired by run (median of {repeats}): over one thread {BenchSupport.Median(batchOverOne):F2}x; over the serial EncodeBatch {BenchSupport.Median(batchOverSerial):F2}x; two single-thread loops at once {BenchSupport.Median(twoLoopsOverOne):F2}x; the Rust tokenizers' batch over their one thread {BenchSupport.Median(rustBatchOverOne):F2}x"));
         return mismatches == 0 ? 0 : 1;
     }
 
