@@ -42,8 +42,10 @@ public sealed record TrainingArguments
     [JsonPropertyName("overwrite_output_dir")] public bool OverwriteOutputDir { get; init; }
     /// <summary><c>do_train</c>.</summary>
     [JsonPropertyName("do_train")] public bool DoTrain { get; init; }
-    /// <summary><c>do_eval</c>.</summary>
-    [JsonPropertyName("do_eval")] public bool DoEval { get; init; }
+    /// <summary><c>do_eval</c>; true whenever <see cref="EvalStrategy"/> is not <c>no</c>, as Hugging Face's
+    /// <c>TrainingArguments.__post_init__</c> sets it (so an evaluation during training has its validation set).</summary>
+    [JsonPropertyName("do_eval")] public bool DoEval { get => _doEval || EvalStrategy != IntervalStrategy.No; init => _doEval = value; }
+    private readonly bool _doEval;
     /// <summary><c>do_predict</c>.</summary>
     [JsonPropertyName("do_predict")] public bool DoPredict { get; init; }
 

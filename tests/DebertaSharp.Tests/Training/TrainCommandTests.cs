@@ -54,6 +54,28 @@ public sealed class TrainCommandTests(ITestOutputHelper log)
     }
 
     [Fact]
+    public void An_Eval_Strategy_Without_Do_Eval_Evaluates_As_In_Hugging_Face()
+    {
+        // TrainingArguments.__post_init__ sets do_eval when eval_strategy is not "no": run_glue.py then loads the
+        // validation file, evaluates during training and after it.
+        using var tmp = TestPaths.TempDir();
+        string data = WriteTraceJsonl(tmp["trace.jsonl"]);
+        string output = tmp["out"];
+        var (code, stdout, stderr) = Run("text-classification", "--model_name_or_path", TestPaths.Fixture("training", "initial"),
+            "--train_file", data, "--validation_file", data, "--do_train", "--output_dir", output, "--max_steps", "4",
+            "--per_device_train_batch_size", "4", "--eval_strategy", "steps", "--eval_steps", "2", "--save_strategy", "no");
+        log.WriteLine(stdout);
+        Assert.True(code == 0, stderr);
+        var state = TrainerState.Load(Path.Combine(output, "trainer_state.json"));
+        Assert.Equal([2, 4], state.LogHistory.Where(h => h.ContainsKey("eval_loss")).Select(h => (int)h["step"]!));
+        Assert.True(File.Exists(Path.Combine(output, "eval_results.json")), "no eval_results.json");
+        var args = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "training_args.json")))!;
+        Assert.True((bool)args["do_eval"]!);
+        Assert.True(new TrainingArguments { OutputDir = "x", EvalStrategy = IntervalStrategy.Epoch }.DoEval);
+        Assert.False(new TrainingArguments { OutputDir = "x" }.DoEval);
+    }
+
+    [Fact]
     public void Help_Lists_Hugging_Face_Flags_And_Bad_Flags_Are_Usage_Errors()
     {
         var (code, stdout, _) = Run("--help");
@@ -120,6 +142,9 @@ public sealed class TrainCommandTests(ITestOutputHelper log)
         Expect("missing column", ["--train_file", tmp["nolabel.jsonl"], "--do_train"], "nolabel.jsonl", "'label'");
         File.WriteAllText(tmp["unseen.jsonl"], "{\"sentence\": \"a\", \"label\": 7}\n");
         Expect("unseen label", ["--train_file", good, "--validation_file", tmp["unseen.jsonl"], "--do_train", "--do_eval"], "unseen.jsonl:1", "'7'");
+        File.WriteAllText(tmp["scores.jsonl"], "{\"sentence\": \"a\", \"label\": 0.5}\n{\"sentence\": \"b\", \"label\": 1.5}\n");
+        File.WriteAllText(tmp["word_score.jsonl"], "{\"sentence\": \"a\", \"label\": 0.5}\n{\"sentence\": \"b\", \"label\": \"pos\"}\n");
+        Expect("a word among regression labels", ["--train_file", tmp["scores.jsonl"], "--validation_file", tmp["word_score.jsonl"], "--do_train", "--do_eval"], "word_score.jsonl:2", "\"pos\"");
         File.WriteAllText(tmp["empty.jsonl"], "");
         Expect("empty file", ["--train_file", tmp["empty.jsonl"], "--do_train"], "empty.jsonl");
         File.WriteAllText(tmp["broken.jsonl"], "{\"sentence\": \"a\", \"label\": 0}\n{\"sentence\": \"b\", \"label\": \n");
@@ -146,6 +171,39 @@ public sealed class TrainCommandTests(ITestOutputHelper log)
         Assert.Contains("bad_squad.json", e3);
         Assert.Contains("q1", e3);
         Assert.False(Directory.Exists(qaOut));
+
+        // Post-processing arguments that could only fail at the first evaluation are refused before training.
+        File.WriteAllText(tmp["squad.json"], """{"data": [{"title": "t", "paragraphs": [{"context": "Paris is in France.", "qas": [{"id": "q1", "question": "Where?", "answers": [{"text": "France", "answer_start": 12}]}]}]}]}""");
+        foreach (string[] bad in new[] { new[] { "--n_best_size", "-1" }, ["--n_best_size", "0", "--version_2_with_negative"], ["--doc_stride", "-2"] })
+        {
+            string badOut = tmp["qa-" + Guid.NewGuid().ToString("N")[..6]];
+            var (c4, _, e4) = Run(Scratch("question-answering", tmp, badOut, ["--train_file", tmp["squad.json"], "--validation_file", tmp["squad.json"],
+                "--do_train", "--do_eval", "--max_seq_length", "64", .. bad[0] == "--doc_stride" ? bad : [.. bad, "--doc_stride", "16"]]));
+            log.WriteLine($"{string.Join(' ', bad)}: exit {c4}: {e4.Trim()}");
+            Assert.True(c4 is 1 or 2, $"{string.Join(' ', bad)}: exit {c4}");
+            Assert.Contains(bad[0][2..], e4);
+            Assert.False(Directory.Exists(badOut), $"{string.Join(' ', bad)}: files were written");
+        }
+    }
+
+    [Fact]
+    public void A_Max_Seq_Length_Above_The_Tokenizer_Limit_Is_Capped_With_A_Warning()
+    {
+        // run_glue: "The max_seq_length passed (64) is larger than the maximum length for the model (16). Using
+        // max_seq_length=16." and min(max_seq_length, model_max_length) from there on.
+        using var tmp = TestPaths.TempDir();
+        string tok = tmp["tok"];
+        Directory.CreateDirectory(tok);
+        foreach (string f in new[] { "vocab.json", "merges.txt" }) File.Copy(TestPaths.Fixture("deberta-base-vocab", f), Path.Combine(tok, f));
+        File.WriteAllText(Path.Combine(tok, "tokenizer_config.json"), """{"model_max_length": 16}""");
+        string output = tmp["out"];
+        string[] args = [.. Scratch("text-classification", tmp, output, "--train_file", SentimentSlice(tmp["train.jsonl"], 8), "--do_train",
+            "--max_seq_length", "64", "--max_steps", "1", "--save_strategy", "no")];
+        args[Array.IndexOf(args, "--tokenizer_name") + 1] = tok;
+        var (code, stdout, stderr) = Run(args);
+        log.WriteLine(stderr);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("The max_seq_length passed (64) is larger than the maximum length for the model (16). Using max_seq_length=16.", stdout + stderr);
     }
 
     [Fact]

@@ -97,7 +97,15 @@ public static partial class FineTuning
                 if (hasLabels && row.Values.GetValueOrDefault("label") is { } node)
                 {
                     if (regression)
-                        f = f with { FloatLabels = [(float)JsonNumbers.ToDouble(node)] };
+                    {
+                        double value;
+                        try { value = JsonNumbers.ToDouble(node); }
+                        catch (FormatException e)
+                        {
+                            throw new TrainingDataException(table.Path, row.Line, "label", $"the training labels are numbers (regression), but this label is {node.ToJsonString()}", e);
+                        }
+                        f = f with { FloatLabels = [(float)value] };
+                    }
                     else
                     {
                         string label = LabelText(node, table.Path, row.Line, "label");

@@ -151,7 +151,8 @@ public static partial class FineTuning
         return DebertaPreTrainedModel.Create(config, head);
     }
 
-    /// <summary>The sequence length limit: the requested one, which may not exceed the model's positions (or the tokenizer's limit).</summary>
+    /// <summary>The sequence length limit: the requested one, which may not exceed the model's positions; above the
+    /// tokenizer's limit, that limit (text classification and question answering, as the scripts do).</summary>
     private static int ResolveMaxSeqLength(RunContext c, int defaultLength)
     {
         // Unset: the script's default, capped by the tokenizer's limit and the model's positions (the scripts warn and cap).
@@ -162,8 +163,13 @@ public static partial class FineTuning
             throw new ArgumentException(
                 $"max_seq_length {length} is above the model's max_position_embeddings {c.Config.MaxPositionEmbeddings} ({c.Script.ConfigName ?? c.Script.ModelNameOrPath}).",
                 "max_seq_length");
-        if (c.TokenizerOrNull?.ModelMaxLength is int tml && length > tml)
-            throw new ArgumentException($"max_seq_length {length} is above the tokenizer's model_max_length {tml}.", "max_seq_length");
+        // run_glue and run_qa warn and use the tokenizer's model_max_length; run_ner passes max_seq_length to the
+        // tokenizer as it is (within the model's positions, checked above).
+        if (c.TokenizerOrNull?.ModelMaxLength is int tml && length > tml && c.Task != FineTuningTask.TokenClassification)
+        {
+            c.Logger?.LogWarning("The max_seq_length passed ({Given}) is larger than the maximum length for the model ({Max}). Using max_seq_length={Used}.", length, tml, tml);
+            length = tml;
+        }
         return length;
     }
 

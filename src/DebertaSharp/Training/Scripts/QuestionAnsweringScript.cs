@@ -13,6 +13,11 @@ public static partial class FineTuning
         bool padToMax = s.PadToMaxLength ?? true;
         if (s.DocStride >= maxSeqLength)
             throw new ArgumentException($"doc_stride {s.DocStride} must be smaller than max_seq_length {maxSeqLength}.", "doc_stride");
+        if (s.DocStride < 0) throw new ArgumentException($"doc_stride must not be negative, not {s.DocStride}.", "doc_stride");
+        // Checked here, before training, rather than at the first evaluation (where utils_qa.py fails: a negative size
+        // slices the candidates backwards, and with none at all a v2 run has no best non-null answer to pick).
+        if (s.NBestSize < 0 || s.NBestSize == 0 && s.Version2WithNegative)
+            throw new ArgumentException($"n_best_size must be {(s.Version2WithNegative ? "positive with version_2_with_negative" : "0 or more")}, not {s.NBestSize}.", "n_best_size");
 
         List<QaExample> Examples(string path, int? max)
         {
