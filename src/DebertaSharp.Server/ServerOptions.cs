@@ -52,6 +52,8 @@ public sealed record ServerOptions
         if (string.IsNullOrEmpty(Task)) throw new ArgumentException("the task is required", nameof(Task));
         if (Dtype is not (null or torch.ScalarType.Float32 or torch.ScalarType.BFloat16))
             throw new ArgumentException($"dtype must be float32 or bfloat16, not {Dtype}", nameof(Dtype));
+        if (Host is not ("*" or "0.0.0.0" or "localhost") && !System.Net.IPAddress.TryParse(Host, out _))
+            throw new ArgumentException($"host must be an IP address, localhost or *, not '{Host}'", nameof(Host));
         if (Port is < 0 or > 65535) throw new ArgumentException($"port must be 0..65535, not {Port}", nameof(Port));
         if (MaxBatchSize < 1) throw new ArgumentException($"max_batch_size must be positive, not {MaxBatchSize}", nameof(MaxBatchSize));
         if (MaxBatchDelayMs < 0) throw new ArgumentException($"max_batch_delay_ms must be 0 or more, not {MaxBatchDelayMs}", nameof(MaxBatchDelayMs));

@@ -113,7 +113,7 @@ internal static class TrainCommand
         var saveLimit = Opt.PositiveInt("--save_total_limit", "Keep at most N checkpoints (never deleting the best one).");
         var loadBest = Bool("--load_best_model_at_end", "Reload the best checkpoint when training ends (save and eval strategies must match).");
         var metricForBest = Opt.Create<string>("--metric_for_best_model", "Metric that decides the best checkpoint (default loss), with or without eval_.").WithHelpName("NAME");
-        var greater = Opt.Create<string>("--greater_is_better", "Whether a larger metric is better (default: true unless the name ends with loss).").WithHelpName("true|false");
+        var greater = Bool("--greater_is_better", "Whether a larger metric is better (default: true unless the name ends with loss).");
         var patience = Opt.PositiveInt("--early_stopping_patience", "Stop after N evaluations without improvement (EarlyStoppingCallback).");
         var threshold = Opt.Create("--early_stopping_threshold", "Improvement below this does not count.", d.EarlyStoppingThreshold);
         var bf16 = Bool("--bf16", "bfloat16 mixed precision: forward and backward in bfloat16, AdamW on fp32 master weights; checkpoints and the model stay fp32 (fast with avx512_bf16 / AMX).");
@@ -153,13 +153,8 @@ internal static class TrainCommand
                 if (p.GetResult(option) is { Implicit: false })
                     p.InvocationConfiguration.Error.WriteLine($"deberta train: {option.Name} ignored ({why})");
             bool? pad = p.GetValue(noPadToMax) ? false : p.GetResult(padToMax) is { Implicit: false } ? p.GetValue(padToMax) : null;
-            bool? greaterIsBetter = p.GetValue(greater) switch
-            {
-                null => null,
-                var g when g.Equals("true", StringComparison.OrdinalIgnoreCase) => true,
-                var g when g.Equals("false", StringComparison.OrdinalIgnoreCase) => false,
-                var g => throw new CliUsageException($"--greater_is_better must be true or false, not '{g}'"),
-            };
+            // Optional[bool] in TrainingArguments: unset keeps the rule by the metric's name.
+            bool? greaterIsBetter = p.GetResult(greater) is { Implicit: false } ? p.GetValue(greater) : null;
             var script = new ScriptArguments
             {
                 ModelNameOrPath = p.GetValue(modelName), ConfigName = p.GetValue(configName), TokenizerName = p.GetValue(tokenizerName),

@@ -176,7 +176,20 @@ internal static class PipelineBatching
         if (inputs is JsonArray a)
         {
             isBatch = true;
-            return [.. a.Select(convert)];
+            var items = new List<T>(a.Count);
+            for (int i = 0; i < a.Count; i++)
+            {
+                try
+                {
+                    items.Add(convert(a[i]));
+                }
+                catch (ArgumentException e) when (e.ParamName == "inputs")
+                {
+                    // Which item of the list is wrong.
+                    throw new ArgumentException($"inputs[{i}]: {e.Message.Replace(" (Parameter 'inputs')", "", StringComparison.Ordinal)}", "inputs", e);
+                }
+            }
+            return items;
         }
         isBatch = false;
         return [convert(inputs)];

@@ -642,19 +642,21 @@ public sealed class Trainer : IDisposable
     /// Writes <c>{split}_results.json</c> and merges the metrics into <c>all_results.json</c> in <c>output_dir</c>
     /// (Hugging Face's <c>save_metrics(split, metrics, combined=True)</c>: indent 4, sorted keys).
     /// </summary>
+    /// <exception cref="InvalidDataException">An existing <c>all_results.json</c> is not a JSON object (it is left as it is).</exception>
     public static void SaveMetrics(string outputDir, string split, IReadOnlyDictionary<string, double> metrics)
     {
         Directory.CreateDirectory(outputDir);
-        var o = new JsonObject();
-        foreach (var (k, v) in metrics) o[k] = MetricNode(k, v);
-        AtomicFile.WriteAllText(Path.Combine(outputDir, $"{split}_results.json"), PythonJson.Serialize(o, 4, sortKeys: true));
         string allPath = Path.Combine(outputDir, "all_results.json");
         JsonObject all = new();
         if (File.Exists(allPath))
         {
-            try { all = JsonNode.Parse(File.ReadAllText(allPath))?.AsObject() ?? new JsonObject(); }
-            catch (System.Text.Json.JsonException) { all = new JsonObject(); }
+            // save_metrics json.load()s the file: one that is not a JSON object is an error (its metrics are not dropped).
+            try { all = JsonNode.Parse(File.ReadAllText(allPath)) as JsonObject ?? throw new InvalidDataException($"{allPath}: not a JSON object; move it away to write the {split} metrics"); }
+            catch (System.Text.Json.JsonException e) { throw new InvalidDataException($"{allPath}: not valid JSON ({e.Message}); move it away to write the {split} metrics", e); }
         }
+        var o = new JsonObject();
+        foreach (var (k, v) in metrics) o[k] = MetricNode(k, v);
+        AtomicFile.WriteAllText(Path.Combine(outputDir, $"{split}_results.json"), PythonJson.Serialize(o, 4, sortKeys: true));
         foreach (var (k, v) in metrics) all[k] = MetricNode(k, v);
         AtomicFile.WriteAllText(allPath, PythonJson.Serialize(all, 4, sortKeys: true));
     }
@@ -789,9 +791,9 @@ public sealed class Trainer : IDisposable
         if (saved.MaxSteps != State.MaxSteps)
             _logger?.LogWarning("{Checkpoint}: the checkpoint's run had max_steps {Saved}; this one runs to {MaxSteps} (the learning-rate schedule follows the new value).",
                 checkpoint, saved.MaxSteps, State.MaxSteps);
-        LoadWeights(checkpoint);
         string optimizerPath = Path.Combine(checkpoint, "optimizer.safetensors");
         var schedPath = Path.Combine(checkpoint, "scheduler.json");
+        // Every field is read before anything is loaded, so a damaged file names its key and changes nothing.
         JsonObject sched;
         try
         {
@@ -801,18 +803,47 @@ public sealed class Trainer : IDisposable
         {
             throw new InvalidDataException($"{schedPath}: not a valid scheduler state: {e.Message}", e);
         }
+        T? Field<T>(string key, bool required = false) where T : struct
+        {
+            try
+            {
+                if (sched[key] is null)
+                    return required ? throw new InvalidDataException($"{schedPath}: '{key}' is missing") : null;
+                return sched[key]!.GetValue<T>();
+            }
+            catch (Exception e) when (e is InvalidOperationException or FormatException)
+            {
+                throw new InvalidDataException($"{schedPath}: '{key}' is {sched[key]!.ToJsonString()}, not a {typeof(T).Name}", e);
+            }
+        }
         var steps = new Dictionary<string, long>(StringComparer.Ordinal);
-        foreach (var (k, v) in sched["optimizer_steps"]?.AsObject() ?? []) steps[k] = v!.GetValue<long>();
+        if (sched["optimizer_steps"] is { } stepsNode and not JsonObject)
+            throw new InvalidDataException($"{schedPath}: 'optimizer_steps' is {stepsNode.ToJsonString()}, not an object");
+        foreach (var (k, v) in sched["optimizer_steps"]?.AsObject() ?? [])
+        {
+            try { steps[k] = v?.GetValue<long>() ?? throw new InvalidOperationException("null"); }
+            catch (Exception e) when (e is InvalidOperationException or FormatException)
+            {
+                throw new InvalidDataException($"{schedPath}: 'optimizer_steps.{k}' is {v?.ToJsonString() ?? "null"}, not a step count", e);
+            }
+        }
+        int schedulerStep = Field<int>("last_epoch", required: true)!.Value;
+        double totalLoss = Field<double>("total_loss_scalar") ?? 0;
+        float pendingLoss = (float)(Field<double>("pending_loss") ?? 0);
+        int lastLogged = Field<int>("globalstep_last_logged") ?? saved.GlobalStep;
+        double? lastGradNorm = Field<double>("last_grad_norm");
+        bool epochEndPending = Field<bool>("epoch_end_pending") ?? false;
+        LoadWeights(checkpoint);
         using (var scope = NewDisposeScope())
         {
             var tensors = SafeTensors.Load(optimizerPath);
             _optimizer!.LoadStateDict(tensors, steps, optimizerPath);
         }
-        _schedulerStep = sched["last_epoch"]!.GetValue<int>();
-        _totalLossScalar = sched["total_loss_scalar"]?.GetValue<double>() ?? 0;
-        _pendingLoss = (float)(sched["pending_loss"]?.GetValue<double>() ?? 0);
-        _lastLogged = sched["globalstep_last_logged"]?.GetValue<int>() ?? saved.GlobalStep;
-        _lastGradNorm = sched["last_grad_norm"]?.GetValue<double>();
+        _schedulerStep = schedulerStep;
+        _totalLossScalar = totalLoss;
+        _pendingLoss = pendingLoss;
+        _lastLogged = lastLogged;
+        _lastGradNorm = lastGradNorm;
         State.GlobalStep = saved.GlobalStep;
         State.Epoch = saved.Epoch;
         State.TotalFlos = saved.TotalFlos;
@@ -825,7 +856,7 @@ public sealed class Trainer : IDisposable
         if (!rng.TryGetValue("cpu", out var state))
             throw new InvalidDataException($"{Path.Combine(checkpoint, "rng_state.safetensors")}: no 'cpu' generator state");
         foreach (var (k, v) in rng) if (k != "cpu") v.Dispose();
-        return (state, sched["epoch_end_pending"]?.GetValue<bool>() ?? false);
+        return (state, epochEndPending);
     }
 
     private void LoadWeights(string checkpoint)

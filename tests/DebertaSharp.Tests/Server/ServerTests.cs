@@ -82,11 +82,13 @@ public class ServerTests
     public async Task ConcurrentRequestsAreBatchedAndEachGetsItsOwnAnswer()
     {
         var texts = Expected["texts"]!["classify"]!.AsArray();
+        var expected = Expected["text_classification"]!.AsArray();
         await using var server = await Start("text-classification", "sequence_classification", o => o with { MaxBatchDelayMs = 20, MaxBatchSize = 16 });
         await server.Ready.WaitAsync(Timeout);
         using var client = Client(server);
         var single = new List<JsonNode?>();
         foreach (var t in texts) single.Add((await Post(client, Body(t!))).Body);
+        Assert.Equal(expected.Count, texts.Count);
 
         using var cts = new CancellationTokenSource(Timeout);
         var clients = Enumerable.Range(0, 16).Select(c => Task.Run(async () =>
@@ -96,7 +98,9 @@ public class ServerTests
                 int k = (c + r) % texts.Count;
                 var (status, body, _) = await Post(client, Body(texts[k]!), cts.Token);
                 Assert.Equal(HttpStatusCode.OK, status);
-                PipelineFixtureTests.AssertSame(single[k], body, $"client {c} request {r}");
+                // Hugging Face's answer for this text, whatever batch it was padded into (and the same as alone).
+                PipelineFixtureTests.AssertSame(expected[k], body, $"client {c} request {r}");
+                PipelineFixtureTests.AssertSame(single[k], body, $"client {c} request {r} (alone)");
             }
         }, cts.Token)).ToArray();
         await Task.WhenAll(clients).WaitAsync(Timeout);
@@ -118,6 +122,16 @@ public class ServerTests
     }
 
     [Fact]
+    public void A_Bad_Host_Is_A_Usage_Error_Before_Anything_Loads()
+    {
+        var (code, stdout, stderr) = DebertaSharp.Tests.Cli.ForwardCommandTests.RunInProcess(
+            ["serve", "--model", ModelDir("sequence_classification"), "--tokenizer", TokenizerDir, "--task", "text-classification", "--host", "my host"]);
+        Assert.True(code == 2, $"exit {code}: {stderr}");
+        Assert.Contains("host must be an IP address, localhost or *, not 'my host'", stderr);
+        Assert.Equal("", stdout);
+    }
+
+    [Fact]
     public async Task BadRequestsAnswer400NamingTheField()
     {
         await using var server = await Start("fill-mask", "masked_lm", o => o with { MaxBatchDelayMs = 0 });
@@ -136,14 +150,16 @@ public class ServerTests
             (Body(text, new JsonObject { ["top_k"] = "many" }), "top_k"),
             (Body(new JsonArray(text, 5)), "inputs"),
         ];
+        // An item of a list is named by its index.
+        var (_, itemAnswer, _) = await Post(client, Body(new JsonArray(text, text, 5)));
+        Assert.StartsWith("inputs[2]: ", itemAnswer!["error"]!.GetValue<string>());
         foreach (var (body, field) in cases)
         {
             var (status, answer, response) = await Post(client, body);
             Assert.True(status == HttpStatusCode.BadRequest, $"{body}: {status} {answer?.ToJsonString()}");
             Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
             Assert.False(string.IsNullOrEmpty(answer!["error"]!.GetValue<string>()));
-            if (field != "inputs" || answer["field"] is not null)
-                Assert.True(answer["field"]?.GetValue<string>()?.Contains(field, StringComparison.Ordinal) == true, $"{body}: {answer.ToJsonString()}");
+            Assert.True(answer["field"]?.GetValue<string>()?.Contains(field, StringComparison.Ordinal) == true, $"{body}: {answer.ToJsonString()}");
         }
         // The server still answers after the errors.
         Assert.Equal(HttpStatusCode.OK, (await Post(client, Body(text))).Status);

@@ -143,8 +143,8 @@ public sealed class TrainCommandTests(ITestOutputHelper log)
         File.WriteAllText(tmp["unseen.jsonl"], "{\"sentence\": \"a\", \"label\": 7}\n");
         Expect("unseen label", ["--train_file", good, "--validation_file", tmp["unseen.jsonl"], "--do_train", "--do_eval"], "unseen.jsonl:1", "'7'");
         File.WriteAllText(tmp["scores.jsonl"], "{\"sentence\": \"a\", \"label\": 0.5}\n{\"sentence\": \"b\", \"label\": 1.5}\n");
-        File.WriteAllText(tmp["word_score.jsonl"], "{\"sentence\": \"a\", \"label\": 0.5}\n{\"sentence\": \"b\", \"label\": \"pos\"}\n");
-        Expect("a word among regression labels", ["--train_file", tmp["scores.jsonl"], "--validation_file", tmp["word_score.jsonl"], "--do_train", "--do_eval"], "word_score.jsonl:2", "\"pos\"");
+        File.WriteAllText(tmp["word_score.jsonl"], "{\"sentence\": \"a\", \"label\": \"pos\"}\n{\"sentence\": \"b\", \"label\": \"neg\"}\n");
+        Expect("a word among regression labels", ["--train_file", tmp["scores.jsonl"], "--validation_file", tmp["word_score.jsonl"], "--do_train", "--do_eval"], "word_score.jsonl:1", "\"pos\"");
         File.WriteAllText(tmp["empty.jsonl"], "");
         Expect("empty file", ["--train_file", tmp["empty.jsonl"], "--do_train"], "empty.jsonl");
         File.WriteAllText(tmp["broken.jsonl"], "{\"sentence\": \"a\", \"label\": 0}\n{\"sentence\": \"b\", \"label\": \n");
@@ -184,6 +184,25 @@ public sealed class TrainCommandTests(ITestOutputHelper log)
             Assert.Contains(bad[0][2..], e4);
             Assert.False(Directory.Exists(badOut), $"{string.Join(' ', bad)}: files were written");
         }
+    }
+
+    [Theory]
+    [InlineData(new string[0], null)]                                  // unset: by the metric's name
+    [InlineData(new[] { "--greater_is_better" }, true)]                // a bare flag, as HfArgumentParser takes Optional[bool]
+    [InlineData(new[] { "--greater_is_better", "false" }, false)]
+    [InlineData(new[] { "--greater_is_better", "True" }, true)]
+    public void Greater_Is_Better_Is_An_Optional_Bool_Flag(string[] flag, bool? expected)
+    {
+        using var tmp = TestPaths.TempDir();
+        string output = tmp["out"];
+        var (code, _, stderr) = Run(Scratch("text-classification", tmp, output, ["--train_file", SentimentSlice(tmp["train.jsonl"], 8), "--do_train",
+            "--max_steps", "1", "--save_strategy", "no", "--metric_for_best_model", "loss", .. flag]));
+        Assert.True(code == 0, stderr);
+        var args = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "training_args.json")))!;
+        Assert.Equal(expected, args["greater_is_better"]?.GetValue<bool>());
+        var (bad, _, badErr) = Run(Scratch("text-classification", tmp, tmp["out2"], "--train_file", tmp["train.jsonl"], "--do_train", "--greater_is_better", "maybe"));
+        Assert.Equal(2, bad);
+        Assert.Contains("'maybe'", badErr);
     }
 
     [Fact]

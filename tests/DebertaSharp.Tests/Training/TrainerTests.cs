@@ -475,6 +475,38 @@ public sealed class TrainerTests(ITestOutputHelper log)
         Assert.All(model.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
     }
 
+    [Theory]
+    [InlineData("last_epoch", null, "'last_epoch' is missing")]
+    [InlineData("last_epoch", "\"two\"", "'last_epoch' is \"two\"")]
+    [InlineData("total_loss_scalar", "[1]", "'total_loss_scalar' is [1]")]
+    [InlineData("optimizer_steps", "3", "'optimizer_steps' is 3")]
+    public void A_Damaged_Scheduler_Field_Is_Named_And_Leaves_The_Model_As_It_Was(string key, string? value, string message)
+    {
+        var features = RandomFeatures(4, 40, 24, 2);
+        var config = TinyConfigs.Tiny(c => c with { NumLabelsValue = 2 });
+        using var tmp = TestPaths.TempDir();
+        random.manual_seed(1);
+        using var model = new DebertaForSequenceClassification(config);
+        using (var t = new Trainer(model, new TrainingArguments { OutputDir = tmp["a"], PerDeviceTrainBatchSize = 2, MaxSteps = 2, SaveSteps = 2, LearningRate = 1e-2 },
+                   new DataCollatorWithPadding(0), features)) t.Train();
+        string path = Path.Combine(tmp["a"], "checkpoint-2", "scheduler.json");
+        var sched = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        Assert.True(sched.ContainsKey(key), $"scheduler.json has no '{key}'");
+        if (value is null) sched.Remove(key); else sched[key] = JsonNode.Parse(value);
+        File.WriteAllText(path, sched.ToJsonString());
+        // A fresh model: resuming must not have loaded the checkpoint's weights into it when the state is refused.
+        random.manual_seed(2);
+        using var fresh = new DebertaForSequenceClassification(config);
+        var before = fresh.parameters().Select(p => p.detach().clone()).ToList();
+        using var t2 = new Trainer(fresh, new TrainingArguments { OutputDir = tmp["b"], PerDeviceTrainBatchSize = 2, MaxSteps = 4 },
+            new DataCollatorWithPadding(0), features);
+        var e = Assert.Throws<InvalidDataException>(() => t2.Train(Path.Combine(tmp["a"], "checkpoint-2")));
+        Assert.Contains(path, e.Message);
+        Assert.Contains(message, e.Message);
+        Assert.All(fresh.parameters().Zip(before), p => Assert.True(p.First.eq(p.Second).all().item<bool>(), "a weight changed"));
+        foreach (var b in before) b.Dispose();
+    }
+
     [Fact]
     public void Save_Total_Limit_One_Keeps_Only_The_Best_Checkpoint_At_The_End_And_Counts_Are_Ints()
     {
@@ -496,6 +528,25 @@ public sealed class TrainerTests(ITestOutputHelper log)
         string text = File.ReadAllText(Path.Combine(tmp.Path, "eval_results.json"));
         Assert.Contains("\"eval_samples\": 8\n", text);
         Assert.Contains("\"epoch\": 3.0", text);
+    }
+
+    [Fact]
+    public void Save_Metrics_Merges_Into_All_Results_And_Refuses_A_Damaged_One_Without_Writing()
+    {
+        using var tmp = TestPaths.TempDir();
+        Trainer.SaveMetrics(tmp.Path, "train", new Dictionary<string, double> { ["train_loss"] = 0.25 });
+        Trainer.SaveMetrics(tmp.Path, "eval", new Dictionary<string, double> { ["eval_loss"] = 0.5 });
+        var all = JsonNode.Parse(File.ReadAllText(tmp["all_results.json"]))!.AsObject();
+        Assert.Equal(["eval_loss", "train_loss"], all.Select(p => p.Key));
+        foreach (string damaged in new[] { "{\"train_loss\": 0.25", "[1, 2]" })
+        {
+            File.WriteAllText(tmp["all_results.json"], damaged);
+            File.Delete(tmp["eval_results.json"]);
+            var e = Assert.Throws<InvalidDataException>(() => Trainer.SaveMetrics(tmp.Path, "eval", new Dictionary<string, double> { ["eval_loss"] = 0.5 }));
+            Assert.Contains(tmp["all_results.json"], e.Message);
+            Assert.Equal(damaged, File.ReadAllText(tmp["all_results.json"]));
+            Assert.False(File.Exists(tmp["eval_results.json"]), "eval_results.json was written");
+        }
     }
 
     [Fact]
