@@ -235,6 +235,15 @@ internal static class TrainCommand
                             bar.Description = string.Create(CultureInfo.InvariantCulture,
                                 $"step {pr.GlobalStep}/{pr.MaxSteps} epoch {pr.Epoch:F2} loss {pr.Loss:F4} lr {pr.LearningRate:G3} {pr.SamplesPerSecond:F1} samples/s");
                         };
+                        // One bar per kind of run (eval, predict), restarted by each evaluation.
+                        var runs = new Dictionary<string, ProgressTask>(StringComparer.Ordinal);
+                        trainer.PredictionProgress += pp =>
+                        {
+                            if (!runs.TryGetValue(pp.Prefix, out var run)) runs[pp.Prefix] = run = ctx.AddTask(pp.Prefix, maxValue: pp.Batches);
+                            run.MaxValue = pp.Batches;
+                            run.Value = pp.Batch;
+                            run.Description = string.Create(CultureInfo.InvariantCulture, $"{pp.Prefix} batch {pp.Batch}/{pp.Batches}");
+                        };
                         trainer.Logged += entry => AnsiConsole.MarkupLine(Markup.Escape(LogLine(entry)));
                     }, ct);
                 });

@@ -49,12 +49,20 @@ public sealed record PredictionOutput(EvalPrediction Predictions, IReadOnlyDicti
 public sealed record TrainerProgress(int GlobalStep, int MaxSteps, double Epoch, double Loss, double LearningRate, double? GradNorm,
     double SamplesPerSecond, TimeSpan Elapsed, TimeSpan Remaining);
 
+/// <summary>Progress of an evaluation or prediction, after each batch.</summary>
+/// <param name="Prefix">The metric prefix of the run (<c>eval</c>, <c>predict</c>, ...).</param>
+/// <param name="Batch">Batches done.</param>
+/// <param name="Batches">Batches in all.</param>
+/// <param name="Elapsed">Time since the run started.</param>
+public sealed record PredictionProgress(string Prefix, int Batch, int Batches, TimeSpan Elapsed);
+
 /// <summary>
 /// Fine-tunes a DeBERTa model as Hugging Face's <c>Trainer</c> (transformers 4.x) does: seeded shuffling identical to
 /// accelerate's seedable sampler (epoch e's order is <c>randperm(n)</c> on a generator seeded with seed + e), gradient
 /// accumulation, clipping, AdamW without decay for biases and LayerNorm weights, the learning-rate schedules, logging,
 /// evaluation and checkpoints (<c>output_dir/checkpoint-N</c>) on the same steps, best-model tracking, early stopping
-/// and exact resumption. Cancelling the token stops after the current optimizer step and saves a checkpoint.
+/// and exact resumption. Cancelling the token stops after the current optimizer step (or inside an evaluation during
+/// training) and saves a checkpoint.
 /// </summary>
 public sealed class Trainer : IDisposable
 {
@@ -73,6 +81,11 @@ public sealed class Trainer : IDisposable
     private int _lastLogged;
     // Whether the last step ended its epoch and the end-of-epoch pass has not run yet (kept in checkpoints).
     private bool _epochEndPending;
+    // A checkpoint taken when cancellation stopped the last step's evaluation: that evaluation, and the save that was
+    // due after it, still to do (kept in checkpoints; the generator is saved as it was before the evaluation).
+    private bool _stepEvaluationPending, _stepSavePending;
+    // The token of the running Train call, which the evaluations during training observe.
+    private CancellationToken _trainingCancellation;
     private double? _lastGradNorm;
 
     /// <summary>Creates a trainer.</summary>
@@ -131,6 +144,8 @@ public sealed class Trainer : IDisposable
     public event Action<JsonObject>? Logged;
     /// <summary>Raised after every optimizer step.</summary>
     public event Action<TrainerProgress>? Progress;
+    /// <summary>Raised after each batch of an evaluation or prediction.</summary>
+    public event Action<PredictionProgress>? PredictionProgress;
     /// <summary>Raised after a checkpoint folder is complete (its path).</summary>
     public event Action<string>? CheckpointSaved;
 
@@ -139,7 +154,8 @@ public sealed class Trainer : IDisposable
     /// </summary>
     /// <param name="resumeFromCheckpoint">A checkpoint folder to continue from, <c>latest</c> for the newest under
     /// <c>output_dir</c>, or null (defaults to <see cref="TrainingArguments.ResumeFromCheckpoint"/>).</param>
-    /// <param name="cancellationToken">Stops after the current optimizer step; a checkpoint is saved, then
+    /// <param name="cancellationToken">Stops after the current optimizer step, or inside an evaluation during training
+    /// (before its next batch); a checkpoint is saved (resuming from it runs the interrupted evaluation first), then
     /// <see cref="OperationCanceledException"/> is thrown.</param>
     /// <exception cref="InvalidOperationException">No training data, or a checkpoint that does not fit this run.</exception>
     /// <exception cref="DirectoryNotFoundException">The checkpoint to resume from does not exist.</exception>
@@ -190,6 +206,8 @@ public sealed class Trainer : IDisposable
         // evaluation, which model.eval() marks, still gets the full logits).
         var maskedLM = Model as DebertaForMaskedLM;
         if (maskedLM is not null) maskedLM.LogitsAtLabelsOnly = true;
+        _trainingCancellation = cancellationToken;
+        _stepEvaluationPending = _stepSavePending = false;
         try
         {
             if (Args.Bf16 && ParameterDtype() == ScalarType.Float32)
@@ -207,9 +225,10 @@ public sealed class Trainer : IDisposable
 
             int epochsTrained = 0, batchesToSkip = 0;
             bool epochEndPending = false;
+            (bool Evaluate, bool Save) stepPending = (false, false);
             if (checkpoint is not null)
             {
-                (savedRng, epochEndPending) = LoadCheckpoint(checkpoint);
+                (savedRng, epochEndPending, stepPending) = LoadCheckpoint(checkpoint);
                 epochsTrained = State.GlobalStep / updatesPerEpoch;
                 batchesToSkip = State.GlobalStep % updatesPerEpoch * gas;
                 _logger?.LogInformation("Continuing training from checkpoint {Checkpoint}: epoch {Epoch}, global step {Step}", checkpoint, epochsTrained, State.GlobalStep);
@@ -223,6 +242,17 @@ public sealed class Trainer : IDisposable
             double? gradNorm = checkpoint is null ? null : _lastGradNorm;
             Model.train();
             bool stop = State.GlobalStep >= maxSteps;
+            if (stepPending.Evaluate)
+            {
+                // The checkpoint was taken inside this step's evaluation: run it (and the save due after it) from the
+                // generator state before it, then go on from where the uninterrupted run was after it.
+                RestoreRng(ref savedRng);
+                bool early = MaybeLogSaveEvaluate(false, true, stepPending.Save, ref trLoss, ref lastLogged, gradNorm, out _);
+                savedRng = random.get_rng_state();
+                // A step that stopped training (early stopping, max_steps) inside its epoch was followed by the epoch's end.
+                if ((early || stop) && !epochEndPending) early |= EpochEnd(epochsTrained, ref trLoss, ref lastLogged, gradNorm);
+                stop |= early;
+            }
             if (epochEndPending && epochsTrained > 0)
             {
                 // The checkpoint was taken on its epoch's last step, before that epoch's end-of-epoch log, evaluation
@@ -321,6 +351,7 @@ public sealed class Trainer : IDisposable
         }
         finally
         {
+            _trainingCancellation = default;
             savedRng?.Dispose();
             if (maskedLM is not null) maskedLM.LogitsAtLabelsOnly = false;
             if (!wasTraining) Model.eval();
@@ -431,11 +462,12 @@ public sealed class Trainer : IDisposable
         double reached = State.Epoch ?? epoch + 1;
         bool evaluate = Args.EvalStrategy == IntervalStrategy.Epoch && Args.EvalDelay <= reached;
         return MaybeLogSaveEvaluate(Args.LoggingStrategy == IntervalStrategy.Epoch, evaluate,
-            Args.SaveStrategy == IntervalStrategy.Epoch, ref trLoss, ref lastLogged, gradNorm, out _);
+            Args.SaveStrategy == IntervalStrategy.Epoch, ref trLoss, ref lastLogged, gradNorm, out _, endOfEpoch: true);
     }
 
     // Trainer._maybe_log_save_evaluate. Returns whether early stopping asks to stop.
-    private bool MaybeLogSaveEvaluate(bool shouldLog, bool shouldEvaluate, bool shouldSave, ref float trLoss, ref int lastLogged, double? gradNorm, out bool saved)
+    private bool MaybeLogSaveEvaluate(bool shouldLog, bool shouldEvaluate, bool shouldSave, ref float trLoss, ref int lastLogged, double? gradNorm, out bool saved,
+        bool endOfEpoch = false)
     {
         saved = false;
         bool stop = false;
@@ -458,7 +490,25 @@ public sealed class Trainer : IDisposable
         IReadOnlyDictionary<string, double>? metrics = null;
         if (shouldEvaluate)
         {
-            metrics = Evaluate();
+            using (var rngBefore = random.get_rng_state())
+            {
+                try
+                {
+                    metrics = Evaluate(cancellationToken: _trainingCancellation);
+                }
+                catch (OperationCanceledException) when (_trainingCancellation.IsCancellationRequested)
+                {
+                    // Cancelled inside the evaluation: a checkpoint from before it (the step's log is done), whose
+                    // resume runs the evaluation and the save that follows it, as the uninterrupted run did.
+                    // At an epoch's end, the pending end-of-epoch pass does it all again (its log is done, so skipped).
+                    random.set_rng_state(rngBefore);
+                    if (endOfEpoch) _epochEndPending = true;
+                    else (_stepEvaluationPending, _stepSavePending) = (true, shouldSave);
+                    SaveCheckpoint();
+                    _logger?.LogWarning("Training cancelled during the evaluation at step {Step}; checkpoint saved (resuming runs that evaluation first).", State.GlobalStep);
+                    throw;
+                }
+            }
             stop = EarlyStoppingCheck(metrics);
             DetermineBestMetric(metrics);
         }
@@ -516,10 +566,12 @@ public sealed class Trainer : IDisposable
     /// </summary>
     /// <param name="dataset">Features to evaluate; null uses the trainer's evaluation dataset.</param>
     /// <param name="metricKeyPrefix">Prefix of the metric names.</param>
-    public IReadOnlyDictionary<string, double> Evaluate(IReadOnlyList<TrainingFeature>? dataset = null, string metricKeyPrefix = "eval")
+    /// <param name="cancellationToken">Checked before each batch; <see cref="OperationCanceledException"/> when cancelled.</param>
+    public IReadOnlyDictionary<string, double> Evaluate(IReadOnlyList<TrainingFeature>? dataset = null, string metricKeyPrefix = "eval",
+        CancellationToken cancellationToken = default)
     {
         var data = dataset ?? EvalDataset ?? throw new InvalidOperationException("Trainer.Evaluate needs an evaluation dataset.");
-        var result = RunPrediction(data, metricKeyPrefix);
+        var result = RunPrediction(data, metricKeyPrefix, cancellationToken);
         Log(result.Metrics);
         return result.Metrics;
     }
@@ -527,9 +579,11 @@ public sealed class Trainer : IDisposable
     /// <summary>Runs the model on <paramref name="dataset"/> (Hugging Face's <c>Trainer.predict</c>); nothing is logged.</summary>
     /// <param name="dataset">The features.</param>
     /// <param name="metricKeyPrefix">Prefix of the metric names (the scripts use <c>predict</c>).</param>
-    public PredictionOutput Predict(IReadOnlyList<TrainingFeature> dataset, string metricKeyPrefix = "test") => RunPrediction(dataset, metricKeyPrefix);
+    /// <param name="cancellationToken">Checked before each batch; <see cref="OperationCanceledException"/> when cancelled.</param>
+    public PredictionOutput Predict(IReadOnlyList<TrainingFeature> dataset, string metricKeyPrefix = "test", CancellationToken cancellationToken = default) =>
+        RunPrediction(dataset, metricKeyPrefix, cancellationToken);
 
-    private PredictionOutput RunPrediction(IReadOnlyList<TrainingFeature> data, string prefix)
+    private PredictionOutput RunPrediction(IReadOnlyList<TrainingFeature> data, string prefix, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(data);
         if (data.Count == 0) throw new InvalidOperationException($"No examples to run for '{prefix}'.");
@@ -548,8 +602,10 @@ public sealed class Trainer : IDisposable
         try
         {
             using var noGrad = no_grad();
+            int batches = (data.Count + Args.PerDeviceEvalBatchSize - 1) / Args.PerDeviceEvalBatchSize;
             for (int s = 0; s < data.Count; s += Args.PerDeviceEvalBatchSize)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 using var scope = NewDisposeScope();
                 var features = data.Skip(s).Take(Args.PerDeviceEvalBatchSize).ToList();
                 var inputs = Collator.Collate(features);
@@ -590,6 +646,7 @@ public sealed class Trainer : IDisposable
                         AddRows(predictions, bm.LastHiddenState.reshape(features.Count, -1), features, width, trim: true);
                         break;
                 }
+                PredictionProgress?.Invoke(new PredictionProgress(prefix, steps, batches, clock.Elapsed));
             }
         }
         finally
@@ -721,6 +778,8 @@ public sealed class Trainer : IDisposable
                 ["pending_loss"] = (double)_pendingLoss,
                 ["globalstep_last_logged"] = _lastLogged,
                 ["epoch_end_pending"] = _epochEndPending,
+                ["step_evaluation_pending"] = _stepEvaluationPending,
+                ["step_save_pending"] = _stepSavePending,
                 ["last_grad_norm"] = _lastGradNorm is double gn ? JsonValue.Create(gn) : null,
             };
             File.WriteAllText(Path.Combine(tmp, "scheduler.json"), PythonJson.Serialize(sched, 2, sortKeys: true) + "\n");
@@ -783,7 +842,7 @@ public sealed class Trainer : IDisposable
 
     // Trainer._load_from_checkpoint + _load_optimizer_and_scheduler + TrainerState.load_from_json. Returns the RNG state
     // and whether the checkpoint's epoch still owes its end-of-epoch pass.
-    private (Tensor Rng, bool EpochEndPending) LoadCheckpoint(string checkpoint)
+    private (Tensor Rng, bool EpochEndPending, (bool Evaluate, bool Save) StepPending) LoadCheckpoint(string checkpoint)
     {
         var saved = TrainerState.Load(Path.Combine(checkpoint, "trainer_state.json"));
         // Hugging Face sets state.max_steps from the new arguments after the load ("in case the training arguments
@@ -833,6 +892,7 @@ public sealed class Trainer : IDisposable
         int lastLogged = Field<int>("globalstep_last_logged") ?? saved.GlobalStep;
         double? lastGradNorm = Field<double>("last_grad_norm");
         bool epochEndPending = Field<bool>("epoch_end_pending") ?? false;
+        (bool, bool) stepPending = (Field<bool>("step_evaluation_pending") ?? false, Field<bool>("step_save_pending") ?? false);
         LoadWeights(checkpoint);
         using (var scope = NewDisposeScope())
         {
@@ -856,7 +916,7 @@ public sealed class Trainer : IDisposable
         if (!rng.TryGetValue("cpu", out var state))
             throw new InvalidDataException($"{Path.Combine(checkpoint, "rng_state.safetensors")}: no 'cpu' generator state");
         foreach (var (k, v) in rng) if (k != "cpu") v.Dispose();
-        return (state, epochEndPending);
+        return (state, epochEndPending, stepPending);
     }
 
     private void LoadWeights(string checkpoint)

@@ -566,6 +566,58 @@ public sealed class TrainerTests(ITestOutputHelper log)
         Assert.True(File.Exists(Path.Combine(tmp.Path, "checkpoint-3", "trainer_state.json")));
     }
 
+    [Theory]
+    [InlineData("steps", 3)]   // the evaluation of a steps strategy, inside the second epoch (a save is due after it)
+    [InlineData("epoch", 4)]   // the end-of-epoch evaluation of the second epoch
+    public void Cancelled_Inside_An_Evaluation_The_Run_Resumes_As_The_Uninterrupted_One(string strategy, int step)
+    {
+        // Dropout is on, and each evaluation draws the DataLoader's base seed from the generator: the checkpoint taken
+        // inside an evaluation must hold the generator as it was before it, and resuming must run that evaluation.
+        var features = RandomFeatures(8, 40, 23, 3);
+        var config = TinyConfigs.Tiny(c => c with { NumLabelsValue = 3 });
+        using var tmp = TestPaths.TempDir();
+        var interval = strategy == "steps" ? IntervalStrategy.Steps : IntervalStrategy.Epoch;
+        TrainingArguments Args(string dir) => new()
+        {
+            OutputDir = dir, PerDeviceTrainBatchSize = 4, PerDeviceEvalBatchSize = 2, NumTrainEpochs = 3, LearningRate = 1e-2, Seed = 9,
+            LoggingSteps = 1, EvalStrategy = interval, EvalSteps = 3, SaveStrategy = interval, SaveSteps = 3,
+        };
+        DebertaForSequenceClassification NewModel(int seed)
+        {
+            random.manual_seed(seed);
+            return new DebertaForSequenceClassification(config);
+        }
+        static string Entries(TrainerState st) => string.Join(",", st.LogHistory.Where(h => h.ContainsKey("loss") || h.ContainsKey("eval_loss"))
+            .Select(h => $"{h["step"]}:{h["loss"]}:{h["eval_loss"]}:{h["grad_norm"]}"));
+
+        using var full = NewModel(9);
+        using var fullTrainer = new Trainer(full, Args(tmp["full"]), new DataCollatorWithPadding(0), features, features);
+        fullTrainer.Train();
+        Assert.Contains(fullTrainer.State.LogHistory, h => h.ContainsKey("eval_loss") && (int)h["step"]! == step);
+
+        using var cut = NewModel(9);
+        using var cutTrainer = new Trainer(cut, Args(tmp["cut"]), new DataCollatorWithPadding(0), features, features);
+        using var cts = new CancellationTokenSource();
+        int batchesSeen = 0;
+        cutTrainer.PredictionProgress += p => { if (cutTrainer.State.GlobalStep == step && p.Batch == 2) { batchesSeen = p.Batch; cts.Cancel(); } };
+        Assert.Throws<OperationCanceledException>(() => cutTrainer.Train(cancellationToken: cts.Token));
+        Assert.Equal(2, batchesSeen);
+        Assert.DoesNotContain(cutTrainer.State.LogHistory, h => h.ContainsKey("eval_loss") && (int)h["step"]! == step);
+        string checkpoint = Path.Combine(tmp["cut"], $"checkpoint-{step}");
+        var sched = JsonNode.Parse(File.ReadAllText(Path.Combine(checkpoint, "scheduler.json")))!;
+        Assert.Equal(strategy == "steps", (bool)sched["step_evaluation_pending"]!);
+        Assert.Equal(strategy == "steps", (bool)sched["step_save_pending"]!);
+        Assert.Equal(strategy == "epoch", (bool)sched["epoch_end_pending"]!);
+
+        using var resumed = NewModel(10);
+        using var resumedTrainer = new Trainer(resumed, Args(tmp["resumed"]), new DataCollatorWithPadding(0), features, features);
+        resumedTrainer.Train(checkpoint);
+        Assert.Equal(Entries(fullTrainer.State), Entries(resumedTrainer.State));
+        foreach (var ((name, a), (_, b)) in full.named_parameters().Zip(resumed.named_parameters()))
+            Assert.True(ParityAssert.MaxAbsDiff(a, b) == 0, $"{name} differs after resuming inside an evaluation");
+        Assert.Equal(fullTrainer.State.BestMetric, resumedTrainer.State.BestMetric);
+    }
+
     [Fact]
     public void Training_Steps_Leak_No_Tensors()
     {

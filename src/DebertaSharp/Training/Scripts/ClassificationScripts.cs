@@ -161,7 +161,7 @@ public static partial class FineTuning
         IReadOnlyDictionary<string, double>? predictMetrics = null;
         if (testFeatures is not null)
         {
-            var output = trainer.Predict(testFeatures, "predict");
+            var output = trainer.Predict(testFeatures, "predict", ct);
             var sb = new StringBuilder("index\tprediction\n");
             for (int i = 0; i < output.Predictions.Predictions.Count; i++)
             {
@@ -377,7 +377,7 @@ public static partial class FineTuning
         IReadOnlyDictionary<string, double>? predictMetrics = null;
         if (testFeatures is not null)
         {
-            var output = trainer.Predict(testFeatures, "predict");
+            var output = trainer.Predict(testFeatures, "predict", ct);
             var (pred, _) = Align(output.Predictions);
             var sb = new StringBuilder();
             foreach (var line in pred) sb.Append(string.Join(' ', line)).Append('\n');

@@ -22,7 +22,8 @@ public static partial class FineTuning
     /// <param name="args">Training arguments (<c>do_train</c>, <c>do_eval</c>, <c>do_predict</c> choose the phases).</param>
     /// <param name="logger">Receives the scripts' informational lines.</param>
     /// <param name="configureTrainer">Called with the trainer before it runs (to follow progress and logs).</param>
-    /// <param name="cancellationToken">Stops training after the current step (a checkpoint is saved) and throws.</param>
+    /// <param name="cancellationToken">Stops training after the current step or inside an evaluation (a checkpoint is
+    /// saved), or the evaluation and prediction phases before their next batch, and throws.</param>
     /// <exception cref="TrainingDataException">A data file is missing, empty or malformed, or a column or label is wrong.</exception>
     /// <exception cref="ArgumentException">The arguments are inconsistent (the message names the argument).</exception>
     /// <exception cref="IOException">The output folder holds a previous run (without <c>overwrite_output_dir</c> or resuming).</exception>
@@ -207,7 +208,7 @@ public static partial class FineTuning
         }
         if (c.Args.DoEval)
         {
-            evalMetrics = new Dictionary<string, double>(trainer.Evaluate());
+            evalMetrics = new Dictionary<string, double>(trainer.Evaluate(cancellationToken: ct));
             extendEval?.Invoke(evalMetrics);
             evalMetrics["eval_samples"] = evalCount;
             if (trainer.State.Epoch is double e) evalMetrics["epoch"] = e;

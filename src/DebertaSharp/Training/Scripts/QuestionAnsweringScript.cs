@@ -129,7 +129,7 @@ public static partial class FineTuning
         IReadOnlyDictionary<string, double>? predictMetrics = null;
         if (test is { } tt)
         {
-            var output = trainer.Predict(tt.Features, "predict");
+            var output = trainer.Predict(tt.Features, "predict", ct);
             if (tt.Examples.Any(x => x.AnswerTexts.Count > 0) || s.Version2WithNegative)
             {
                 var m = new Dictionary<string, double>(output.Metrics) { ["predict_samples"] = tt.Features.Count };
