@@ -330,8 +330,9 @@ internal sealed class RelativeProjectionCache : IDisposable
             if (_probe is null || _probe.numel() < n)
             {
                 _probe?.Dispose();
+                using var generator = new Generator(0x5eed);
                 using (no_grad())
-                    _probe = randn(n, generator: new Generator(0x5eed)).DetachFromDisposeScope();
+                    _probe = randn(n, generator: generator).DetachFromDisposeScope();
             }
             probe = _probe.narrow(0, 0, n);
         }
