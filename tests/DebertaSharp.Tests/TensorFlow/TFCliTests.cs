@@ -30,18 +30,32 @@ public class TFCliTests
         string expected = TestPaths.Fixture("models", variantHead, expectedFile);
         var args = new List<string> { "forward", "--model", TestPaths.Fixture("tf_h5", variantHead), "--inputs", InputsOnly(tmp, expected), "--output", tmp["out.safetensors"] };
         if (framework is not null) args.AddRange(["--framework", framework]);
-        var (code, stdout, err) = ForwardCommandTests.RunInProcess([.. args]);
-        Assert.True(code == 0, err);
-        Assert.StartsWith("TFDeberta", stdout);
         var want = SafeTensors.Load(expected);
-        var got = SafeTensors.Load(tmp["out.safetensors"]);
-        var real = (want.GetValueOrDefault("input.attention_mask") ?? ones_like(want["input.input_ids"])).ne(0);
-        foreach (var (key, g) in got)
+        try
         {
-            var w = want[key];
-            if (key == "output.logits" && w.dim() == 2) ParityAssert.Close(key, w, g);
-            else ParityAssert.Close(key, w[real], g[real]);
+            // Ask for every output the fixture has, so that each one is compared.
+            if (want.Keys.Any(k => k.StartsWith("output.hidden_states.", StringComparison.Ordinal))) args.Add("--output-hidden-states");
+            if (want.Keys.Any(k => k.StartsWith("output.attentions.", StringComparison.Ordinal))) args.Add("--output-attentions");
+            var (code, stdout, err) = ForwardCommandTests.RunInProcess([.. args]);
+            Assert.True(code == 0, err);
+            Assert.StartsWith("TFDeberta", stdout);
+            var got = SafeTensors.Load(tmp["out.safetensors"]);
+            try
+            {
+                // Every output of the fixture (but the loss: no labels are given) and nothing else, before the values.
+                Assert.Equal(want.Keys.Where(k => k.StartsWith("output.", StringComparison.Ordinal) && k != "output.loss").Order(StringComparer.Ordinal),
+                    got.Keys.Where(k => k.StartsWith("output.", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+                using var scope = NewDisposeScope();
+                var real = (want.GetValueOrDefault("input.attention_mask") ?? ones_like(want["input.input_ids"])).ne(0);
+                foreach (var (key, g) in got)
+                {
+                    var (w, gReal) = TFParityTests.AtRealPositions(key["output.".Length..], want[key], g, real);
+                    ParityAssert.Close(key, w, gReal);
+                }
+            }
+            finally { ParityAssert.DisposeAll(got.Values); }
         }
+        finally { ParityAssert.DisposeAll(want.Values); }
     }
 
     /// <summary>--framework pt on a folder with only tf_model.h5 is an error that names the way out.</summary>
