@@ -1,6 +1,7 @@
 using DebertaSharp.Serialization;
 using DebertaSharp.Tests.Cli;
 using DebertaSharp.Tests.Modeling;
+using DebertaSharp.Tests.Serialization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,9 +13,9 @@ public class TFCliTests
     /// <summary>Inputs of a fixture without labels (the TF loss rules are tested elsewhere).</summary>
     private static string InputsOnly(TempDir tmp, string expected)
     {
-        var t = SafeTensors.Load(expected);
+        using var t = new SerializationTestUtil.Owned(SafeTensors.Load(expected));
         string path = tmp["inputs.safetensors"];
-        SafeTensors.Save(path, t.Where(kv => kv.Key is "input.input_ids" or "input.attention_mask" or "input.token_type_ids").ToList());
+        SafeTensors.Save(path, t.Dict.Where(kv => kv.Key is "input.input_ids" or "input.attention_mask" or "input.token_type_ids").ToList());
         return path;
     }
 
@@ -83,10 +84,11 @@ public class TFCliTests
         Assert.False(File.Exists(Path.Combine(tmp["tf"], "model.safetensors")));
         (code, _, err) = ForwardCommandTests.RunInProcess(["convert", "--model", tmp["tf"], "--to", "pt", "--output", tmp["pt"]]);
         Assert.True(code == 0, err);
-        var original = SafeTensors.Load(Path.Combine(src, "model.safetensors"));
-        var back = SafeTensors.Load(Path.Combine(tmp["pt"], "model.safetensors"));
-        Assert.Equal(original.Keys.Order(StringComparer.Ordinal), back.Keys.Order(StringComparer.Ordinal));
-        foreach (var (k, t) in original) Assert.True(t.eq(back[k]).all().item<bool>(), k);
+        using var original = new SerializationTestUtil.Owned(SafeTensors.Load(Path.Combine(src, "model.safetensors")));
+        using var back = new SerializationTestUtil.Owned(SafeTensors.Load(Path.Combine(tmp["pt"], "model.safetensors")));
+        Assert.Equal(original.Dict.Keys.Order(StringComparer.Ordinal), back.Dict.Keys.Order(StringComparer.Ordinal));
+        using (var scope = NewDisposeScope())
+            foreach (var (k, t) in original.Dict) Assert.True(t.eq(back[k]).all().item<bool>(), k);
         // Only temporary files never left behind.
         Assert.Equal(["config.json", "tf_model.h5"], Directory.GetFiles(tmp["tf"]).Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }

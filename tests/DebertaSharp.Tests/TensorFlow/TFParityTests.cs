@@ -1,5 +1,6 @@
 using DebertaSharp.Tests.Cli;
 using DebertaSharp.Tests.Modeling;
+using DebertaSharp.Tests.Serialization;
 using DebertaSharp.TensorFlow;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -58,7 +59,8 @@ public class TFParityTests
         using var model = DebertaPreTrainedModel.FromPretrained(TestPaths.Fixture("tf_h5", variantHead), options: new PretrainedLoadOptions { FromTf = true });
         Assert.Empty(model.LoadReport!.MissingKeys);
         Assert.Empty(model.LoadReport.UnexpectedKeys);
-        var expected = ParityAssert.Load(TestPaths.Fixture("models", variantHead, expectedFile));
+        using var fixture = new SerializationTestUtil.Owned(ParityAssert.Load(TestPaths.Fixture("models", variantHead, expectedFile)));
+        var expected = fixture.Dict;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         using var output = model.Forward(ParityAssert.CaseInputs(expected));
@@ -68,7 +70,8 @@ public class TFParityTests
     /// <summary>Outputs at real positions within 1e-4 and the TF loss rules checked against the fixture.</summary>
     internal static void AssertReproduces(TFDebertaPreTrainedModel model, string expectedPath)
     {
-        var expected = ParityAssert.Load(expectedPath);
+        using var fixture = new SerializationTestUtil.Owned(ParityAssert.Load(expectedPath));
+        var expected = fixture.Dict;
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var inputs = ParityAssert.CaseInputs(expected) with { Labels = null, StartPositions = null, EndPositions = null };
