@@ -31,6 +31,10 @@ internal sealed class AttentionContext
     /// blocks of this many queries (c2p) or keys (p2c); 0 = never.</summary>
     public long BandRows { get; init; }
 
+    /// <summary>How many relative terms (c2p or p2c, per layer) this forward computed in blocks of <see cref="BandRows"/>;
+    /// a test hook (<see cref="DebertaEncoder.BlockedRelativeTerms"/>).</summary>
+    public int BlockedRelativeTerms { get; set; }
+
     /// <summary>[2 span, H] rows of encoder.rel_embeddings for this span (pos dropout applied per layer).</summary>
     public Tensor? RelEmbeddings { get; init; }
 
@@ -198,6 +202,7 @@ internal sealed class DisentangledSelfAttention : nn.Module
             }
             else
             {
+                if (band < l) ctx.BlockedRelativeTerms++;
                 for (long i0 = 0; i0 < l; i0 += band)
                 {
                     long rows = Math.Min(band, l - i0), width = l + rows - 1, first = l - rows - i0;
@@ -217,6 +222,7 @@ internal sealed class DisentangledSelfAttention : nn.Module
             }
             else
             {
+                if (band < l) ctx.BlockedRelativeTerms++;
                 for (long j0 = 0; j0 < l; j0 += band)
                 {
                     long rows = Math.Min(band, l - j0), width = l + rows - 1, first = l - j0 - rows + 1;
@@ -330,8 +336,9 @@ internal sealed class RelativeProjectionCache : IDisposable
             if (_probe is null || _probe.numel() < n)
             {
                 _probe?.Dispose();
+                using var generator = new Generator(0x5eed);
                 using (no_grad())
-                    _probe = randn(n, generator: new Generator(0x5eed)).DetachFromDisposeScope();
+                    _probe = randn(n, generator: generator).DetachFromDisposeScope();
             }
             probe = _probe.narrow(0, 0, n);
         }

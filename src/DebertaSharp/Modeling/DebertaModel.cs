@@ -134,7 +134,8 @@ internal static class InputValidation
             if (tokenTypeIds.dim() != 2 || tokenTypeIds.shape[0] != b || tokenTypeIds.shape[1] != l)
                 throw new ArgumentException(
                     $"token_type_ids must have the shape of input_ids [{b}, {l}], got [{string.Join(", ", tokenTypeIds.shape)}].", nameof(tokenTypeIds));
-            if (tokenTypeIds.is_floating_point()) throw new ArgumentException("token_type_ids must be an integer tensor.", nameof(tokenTypeIds));
+            if (tokenTypeIds.is_floating_point() || tokenTypeIds.is_complex() || tokenTypeIds.dtype == ScalarType.Bool)
+                throw new ArgumentException($"token_type_ids must be an integer tensor, got {tokenTypeIds.dtype}.", nameof(tokenTypeIds));
             if (config.TypeVocabSize > 0) CheckRange(tokenTypeIds, 0, config.TypeVocabSize, "token_type_ids", "type_vocab_size");
             types = tokenTypeIds.dtype == ScalarType.Int64 ? tokenTypeIds : tokenTypeIds.to(ScalarType.Int64);
         }
@@ -158,7 +159,8 @@ internal static class InputValidation
                 };
                 if (!ok)
                     throw new ArgumentException($"position_ids must be [{b}, {l}], [1, {l}] or [{l}], got [{string.Join(", ", positionIds.shape)}].", nameof(positionIds));
-                if (positionIds.is_floating_point()) throw new ArgumentException("position_ids must be an integer tensor.", nameof(positionIds));
+                if (positionIds.is_floating_point() || positionIds.is_complex() || positionIds.dtype == ScalarType.Bool)
+                    throw new ArgumentException($"position_ids must be an integer tensor, got {positionIds.dtype}.", nameof(positionIds));
                 CheckRange(positionIds, 0, config.MaxPositionEmbeddings, "position_ids", "max_position_embeddings");
                 positions = positionIds.dtype == ScalarType.Int64 ? positionIds : positionIds.to(ScalarType.Int64);
             }

@@ -100,6 +100,12 @@ internal sealed class DebertaEncoder : nn.Module
     /// </summary>
     internal long RelativeBandRows { get; set; } = DefaultRelativeBandRows;
 
+    private long _blockedRelativeTerms;
+
+    /// <summary>Test hook: the relative terms (c2p or p2c, per layer) computed in blocks of <see cref="RelativeBandRows"/> by
+    /// this encoder's forwards so far.</summary>
+    internal long BlockedRelativeTerms => Interlocked.Read(ref _blockedRelativeTerms);
+
     /// <summary>The default of <see cref="RelativeBandRows"/>.</summary>
     internal const long DefaultRelativeBandRows = 128;
 
@@ -126,6 +132,7 @@ internal sealed class DebertaEncoder : nn.Module
             hidden?.Add(h);
             if (probs is not null) atts!.Add(probs);
         }
+        if (ctx.BlockedRelativeTerms > 0) Interlocked.Add(ref _blockedRelativeTerms, ctx.BlockedRelativeTerms);
         Scopes.MoveOut(scope, new[] { h }.Concat(hidden ?? []).Concat(atts ?? []));
         return (h, hidden, atts);
     }

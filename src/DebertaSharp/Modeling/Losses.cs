@@ -74,6 +74,10 @@ internal static class Losses
                     if (!target.is_floating_point()) target = target.to(logits.dtype);
                     return nn.functional.mse_loss(logits.view(-1).to(target.dtype), target);
                 }
+                // Hugging Face reads labels.size(-1) here, which a 0-dim tensor does not have (IndexError).
+                if (labels.dim() == 0)
+                    throw new ArgumentException(
+                        $"labels is a 0-dim tensor; with num_labels {numLabels} and problem_type unset it must be [{logits.shape[0]}] class ids (or [{logits.shape[0]}, {numLabels}] soft labels).", nameof(labels));
                 if (labels.dim() == 1 || labels.shape[^1] == 1)
                 {
                     var flat = labels.reshape(-1).to(ScalarType.Int64);                 // [B]
@@ -113,9 +117,10 @@ internal static class Losses
         if (endPositions.dim() > 1) endPositions = endPositions.squeeze(-1);
         long ignored = startLogits.shape[1];
         foreach (var (name, p) in new[] { ("start_positions", startPositions), ("end_positions", endPositions) })
-            if (p.numel() != startLogits.shape[0] || p.is_floating_point())
+            // A 0-dim tensor is refused as Hugging Face's CrossEntropyLoss refuses it against [B, L] logits.
+            if (p.dim() != 1 || p.numel() != startLogits.shape[0] || p.is_floating_point() || p.is_complex())
                 throw new ArgumentException(
-                    $"{name} must hold one integer position per row ({startLogits.shape[0]}), got {p.dtype} of shape [{string.Join(", ", p.shape)}].", name);
+                    $"{name} must hold one integer position per row ([{startLogits.shape[0]}] or [{startLogits.shape[0]}, 1]), got {p.dtype} of shape [{string.Join(", ", p.shape)}].", name);
         var s = startPositions.to(ScalarType.Int64).clamp(0, ignored);
         var e = endPositions.to(ScalarType.Int64).clamp(0, ignored);
         var startLoss = nn.functional.cross_entropy(startLogits, s, ignore_index: ignored);

@@ -207,8 +207,11 @@ public abstract class DebertaPreTrainedModel : nn.Module
         var extension = new Dictionary<string, System.Text.Json.JsonElement>(Config.ExtensionData ?? []);
         extension["dtype"] = System.Text.Json.JsonSerializer.SerializeToElement(dtypeName);
         var config = Config with { Architectures = [ArchitectureName(Head)], ExtensionData = extension };
+        // Serialized before the weights are replaced, so that what can still fail after their rename is only the
+        // write of this small file (not new weights beside an old config because the config could not be written).
+        string configJson = config.ToJson();
         SafeTensors.Save(Path.Combine(dir, "model.safetensors"), StateDictMapper.ToSave(state, Config.TieWordEmbeddings != false));
-        config.Save(Path.Combine(dir, "config.json"));
+        AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), configJson);
     }
 
     /// <summary>Parameter and buffer names → tensors, as Hugging Face's <c>save_pretrained</c> writes them.</summary>

@@ -25,6 +25,8 @@ internal static class PretrainedLoader
         using var loaded = source ?? (options.FromTf
             ? TensorFlow.TFCheckpoint.LoadAsStateDict(dir, config, head)
             : TensorFlow.TFCheckpoint.LoadPyTorchOrExplain(dir));
+        // config.json's dtype is consulted only when none is requested; checked here, where a failure disposes the weights.
+        var configDtype = dtype is null ? ConfigDtype(config, Path.Combine(dir, "config.json")) : null;
         var checkpoint = loaded.StateDict;
         var files = loaded.Files;
         foreach (string f in files) Log($"read {f}");
@@ -58,7 +60,7 @@ internal static class PretrainedLoader
         // dtype: the requested one, else HF 5.x's default dtype="auto": config.json's "dtype" ("torch_dtype" in older
         // files), else the dtype of the checkpoint's first floating-point weight.
         var ckptDtype = checkpoint.Values.FirstOrDefault(t => t.is_floating_point())?.dtype ?? ScalarType.Float32;
-        var modelDtype = dtype ?? ConfigDtype(config) ?? ckptDtype;
+        var modelDtype = dtype ?? configDtype ?? ckptDtype;
         var model = DebertaPreTrainedModel.Create(config, head);
         try
         {
@@ -126,19 +128,27 @@ internal static class PretrainedLoader
         }
     }
 
-    /// <summary>The dtype named by config.json's <c>dtype</c> or <c>torch_dtype</c>, if any.</summary>
-    internal static ScalarType? ConfigDtype(DebertaConfig config)
+    /// <summary>
+    /// The dtype named by config.json's <c>dtype</c> or <c>torch_dtype</c>, if any; <c>"auto"</c> is none (the
+    /// checkpoint's dtype is used).
+    /// </summary>
+    /// <exception cref="DebertaConfigException">The value names no model dtype (a typo, an integer or float8 type):
+    /// loading in the checkpoint's dtype instead would ignore it without a word.</exception>
+    internal static ScalarType? ConfigDtype(DebertaConfig config, string configPath)
     {
         foreach (string key in new[] { "dtype", "torch_dtype" })
         {
             if (config.ExtensionData?.TryGetValue(key, out var v) != true || v.ValueKind != System.Text.Json.JsonValueKind.String) continue;
-            return v.GetString() switch
+            string? name = v.GetString();
+            return name switch
             {
                 "float32" or "float" => ScalarType.Float32,
                 "float16" or "half" => ScalarType.Float16,
                 "bfloat16" => ScalarType.BFloat16,
                 "float64" or "double" => ScalarType.Float64,
-                _ => null,
+                "auto" => null,
+                _ => throw new DebertaConfigException(key,
+                    $"'{name}' is not a model dtype (float32, float16, bfloat16, float64 or auto)", configPath),
             };
         }
         return null;

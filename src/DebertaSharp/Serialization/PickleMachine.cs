@@ -661,7 +661,9 @@ internal sealed class PickleMachine
     {
         byte[] bytes = ReadBytes((ulong)n);
         var value = new BigInteger(bytes, isUnsigned: false, isBigEndian: false);
-        return value >= long.MinValue && value <= long.MaxValue ? (long)value : value;
+        // The cast to object matters: with a long and a BigInteger branch the conditional's type is BigInteger, and a
+        // value that fits (a storage of 2^31 elements or more, which pickle writes as LONG1) would never be a long.
+        return value >= long.MinValue && value <= long.MaxValue ? (object)(long)value : value;
     }
 
     private byte[] ReadBytes(ulong length)

@@ -130,7 +130,8 @@ internal static class SafeTensors
     /// <param name="tensors">Key → tensor; any device, any layout (written contiguous, on the CPU).</param>
     /// <param name="metadata">The <c>__metadata__</c> strings; null writes <c>{"format":"pt"}</c> as
     /// <c>save_pretrained</c> does, an empty map writes no <c>__metadata__</c>.</param>
-    /// <exception cref="ArgumentException">A key is duplicated or reserved, or a dtype cannot be stored.</exception>
+    /// <exception cref="ArgumentException">A key is duplicated or reserved, a dtype cannot be stored, or a tensor is on
+    /// the meta device (no data).</exception>
     internal static void Save(string path, IEnumerable<KeyValuePair<string, Tensor>> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -154,6 +155,11 @@ internal static class SafeTensors
             if (!seen.Add(name))
             {
                 throw new ArgumentException($"Tensor key '{name}' appears twice.", nameof(tensors));
+            }
+            if (tensor.device_type == DeviceType.META)
+            {
+                // A meta tensor has a shape but no data: copying it to the CPU fails natively, mid-write.
+                throw new ArgumentException($"Tensor '{name}' is on the meta device and has no data to write.", nameof(tensors));
             }
             int dtypeIndex = Array.FindIndex(Dtypes, d => d.Type == tensor.dtype);
             if (dtypeIndex < 0)

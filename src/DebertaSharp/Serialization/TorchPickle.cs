@@ -529,6 +529,12 @@ internal static class TorchPickle
             {
                 throw new CheckpointFormatException(path, null, $"malformed storage reference {PickleMachine.Describe(pid)}.");
             }
+            long elementSize = TensorBytes.ElementSize(dtype);
+            if (numel > long.MaxValue / elementSize)
+            {
+                // Its byte size would not fit in 64 bits (the zip reader compares it with the entry's length).
+                throw new CheckpointFormatException(path, key, $"the storage declares {numel} {dtype} elements, more bytes than a file can hold.");
+            }
             StorageView? view = null;
             if (t.Count > 5 && t[5] is PyTuple v)
             {

@@ -118,6 +118,12 @@ public abstract class TFDebertaPreTrainedModel : IDisposable
         ArgumentNullException.ThrowIfNull(dir);
         Directory.CreateDirectory(dir);
         var state = _engine.StateDictForSave();
+        var extension = new Dictionary<string, System.Text.Json.JsonElement>(Config.ExtensionData ?? []);
+        extension.Remove("dtype");
+        extension.Remove("torch_dtype");
+        // Serialized before the weights are replaced, so that what can still fail after their rename is only the
+        // write of this small file (not new weights beside an old config because the config could not be written).
+        string configJson = (Config with { Architectures = [DebertaPreTrainedModel.ArchitectureName(Head)], ExtensionData = extension }).ToJson();
         using (no_grad())
         {
             KerasH5.Write(Path.Combine(dir, TFCheckpoint.FileName), Name, KerasLayout.Layers(Config, Head), v =>
@@ -126,11 +132,7 @@ public abstract class TFDebertaPreTrainedModel : IDisposable
                 return v.Transposed ? t.t() : t;
             });
         }
-        var extension = new Dictionary<string, System.Text.Json.JsonElement>(Config.ExtensionData ?? []);
-        extension.Remove("dtype");
-        extension.Remove("torch_dtype");
-        (Config with { Architectures = [DebertaPreTrainedModel.ArchitectureName(Head)], ExtensionData = extension })
-            .Save(Path.Combine(dir, "config.json"));
+        AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), configJson);
     }
 
     /// <summary>Runs the model on <paramref name="inputs"/> (labels and span positions included); the output type matches <see cref="Head"/>.</summary>

@@ -19,38 +19,51 @@ public sealed class ConcurrentInferenceTests
         using var model = DebertaPreTrainedModel.FromPretrained(dir);
         model.eval();
         var expected = ParityAssert.Load(TestPaths.Fixture("models", "rel_c2p_p2c", "base", "expected_padded.safetensors"));
-        var inputs = ParityAssert.Inputs(expected, outputs: false);
-        var table = model.named_parameters().Single(p => p.name == "encoder.rel_embeddings.weight").parameter;
-        const int threads = 4;
-        for (int round = 0; round < 40; round++)
+        try
         {
-            using (no_grad()) table.add_(1e-3);                                          // every layer's cache is now stale
-            Tensor reference;
-            using (enable_grad())                                                       // the uncached path
-                reference = ((BaseModelOutput)model.Forward(inputs)).LastHiddenState.detach().clone();
-            var results = new Tensor?[threads];
-            var errors = new Exception?[threads];
-            using var barrier = new Barrier(threads);
-            var workers = Enumerable.Range(0, threads).Select(i => new Thread(() =>
+            var inputs = ParityAssert.Inputs(expected, outputs: false);
+            var table = model.named_parameters().Single(p => p.name == "encoder.rel_embeddings.weight").parameter;
+            const int threads = 4;
+            for (int round = 0; round < 40; round++)
             {
+                using var roundScope = NewDisposeScope();                                   // the reference and the results
+                using (no_grad()) table.add_(1e-3);                                          // every layer's cache is now stale
+                Tensor reference;
+                using (enable_grad())                                                       // the uncached path
+                    reference = ((BaseModelOutput)model.Forward(inputs)).LastHiddenState.detach().clone();
+                var results = new Tensor?[threads];
+                var errors = new Exception?[threads];
+                using var barrier = new Barrier(threads);
+                var workers = Enumerable.Range(0, threads).Select(i => new Thread(() =>
+                {
+                    try
+                    {
+                        using var noGrad = no_grad();                                       // grad mode is per thread
+                        barrier.SignalAndWait();
+                        using var scope = NewDisposeScope();                                // scopes are per thread too
+                        results[i] = ((BaseModelOutput)model.Forward(inputs)).LastHiddenState.detach().clone().DetachFromDisposeScope();
+                    }
+                    catch (Exception e)
+                    {
+                        errors[i] = e;                                                      // an escaping exception would end the test host
+                    }
+                })).ToList();
+                foreach (var w in workers) w.Start();
+                foreach (var w in workers) w.Join();
                 try
                 {
-                    using var noGrad = no_grad();                                       // grad mode is per thread
-                    barrier.SignalAndWait();
-                    results[i] = ((BaseModelOutput)model.Forward(inputs)).LastHiddenState.detach().clone();
+                    for (int i = 0; i < threads; i++)
+                    {
+                        Assert.True(errors[i] is null, $"round {round}, thread {i}: {errors[i]}");
+                        ParityAssert.Close($"round {round}, thread {i}", reference, results[i]!, 1e-5);
+                    }
                 }
-                catch (Exception e)
+                finally
                 {
-                    errors[i] = e;                                                      // an escaping exception would end the test host
+                    foreach (var r in results) r?.Dispose();
                 }
-            })).ToList();
-            foreach (var w in workers) w.Start();
-            foreach (var w in workers) w.Join();
-            for (int i = 0; i < threads; i++)
-            {
-                Assert.True(errors[i] is null, $"round {round}, thread {i}: {errors[i]}");
-                ParityAssert.Close($"round {round}, thread {i}", reference, results[i]!, 1e-5);
             }
         }
+        finally { ParityAssert.DisposeAll(expected.Values); }
     }
 }

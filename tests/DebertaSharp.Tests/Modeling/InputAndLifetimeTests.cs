@@ -61,6 +61,26 @@ public sealed class InputAndLifetimeTests
         Assert.Contains("3-D attention_mask", mask3d.Message);
     }
 
+    /// <summary>token_type_ids and position_ids of a non-integer dtype are argument errors naming the input, as input_ids are.</summary>
+    [Theory]
+    [InlineData(ScalarType.ComplexFloat32)]
+    [InlineData(ScalarType.Bool)]
+    [InlineData(ScalarType.Float32)]
+    public void Non_Integer_Type_And_Position_Ids_Are_Refused_Naming_The_Input(ScalarType dtype)
+    {
+        using var scope = NewDisposeScope();
+        using var model = new DebertaModel(Tiny(c => c with { PositionBiasedInput = true }));
+        var types = Assert.Throws<ArgumentException>(() => model.Forward(Ids([1, 2, 3]), tokenTypeIds: zeros(1, 3).to(dtype)));
+        Assert.Equal("tokenTypeIds", types.ParamName);
+        Assert.Contains("token_type_ids", types.Message);
+        Assert.Contains(dtype.ToString(), types.Message);
+        var positions = Assert.Throws<ArgumentException>(() => model.Forward(Ids([1, 2, 3]), positionIds: zeros(1, 3).to(dtype)));
+        Assert.Equal("positionIds", positions.ParamName);
+        Assert.Contains("position_ids", positions.Message);
+        // Integer ids of any width are still taken.
+        Assert.Equal([1L, 3, 16], model.Forward(Ids([1, 2, 3]), tokenTypeIds: zeros(1, 3, dtype: ScalarType.Int32), positionIds: tensor(new int[] { 0, 1, 2 })).LastHiddenState.shape);
+    }
+
     [Fact]
     public void InputsEmbeds_Equal_Word_Embedding_Lookup()
     {

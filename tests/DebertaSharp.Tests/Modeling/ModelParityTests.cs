@@ -54,12 +54,40 @@ public sealed class ModelParityTests(ITestOutputHelper log)
     }
 
     /// <summary>
+    /// The cases that can take the blocked path: relative attention with c2p or p2c terms, and a sequence no longer than
+    /// max_relative_positions (the strided path; longer ones gather) with at least 2 tokens (a block shorter than it).
+    /// </summary>
+    public static TheoryData<string, string, string> BlockedCases()
+    {
+        var data = new TheoryData<string, string, string>();
+        foreach (var row in Cases())
+        {
+            var (variant, head, @case) = ((string)row[0], (string)row[1], (string)row[2]);
+            string dir = TestPaths.Fixture("models", variant, head);
+            var config = DebertaConfig.FromFile(Path.Combine(dir, "config.json"));
+            var inputs = DebertaSharp.Serialization.SafeTensors.ReadHeader(Path.Combine(dir, $"expected_{@case}.safetensors")).Tensors
+                .Single(t => t.Name is "input.input_ids");
+            long l = inputs.Shape[1];
+            if (config.RelativeAttention && config.PosAttTypes.Count > 0 && l > 1 && l <= config.EffectiveMaxRelativePositions)
+                data.Add(variant, head, @case);
+        }
+        return data;
+    }
+
+    [Fact]
+    public void Blocked_Cases_Are_Not_Empty()
+    {
+        Assert.True(BlockedCases().Count() >= 5, $"only {BlockedCases().Count()} fixture cases take the blocked relative path");
+    }
+
+    /// <summary>
     /// The blocked relative terms (queries / keys in blocks of <c>RelativeBandRows</c>, on by default only for inputs
     /// over 128 tokens, which the fixtures do not have) against the same Hugging Face fixtures: blocks of 1, 2 and 3 rows,
-    /// so that most cases also have a last block shorter than the rest.
+    /// so that most cases also have a last block shorter than the rest. Each forward whose blocks are shorter than the
+    /// sequence must have run the blocked path (the encoder counts it).
     /// </summary>
     [Theory]
-    [MemberData(nameof(Cases))]
+    [MemberData(nameof(BlockedCases))]
     public void Blocked_Relative_Terms_Match_HuggingFace(string variant, string head, string @case)
     {
         string dir = TestPaths.Fixture("models", variant, head);
@@ -67,12 +95,18 @@ public sealed class ModelParityTests(ITestOutputHelper log)
         var expected = ParityAssert.Load(Path.Combine(dir, $"expected_{@case}.safetensors"));
         try
         {
+            long l = expected["input.input_ids"].shape[1];
+            var encoder = model.Backbone.Encoder;
             foreach (long rows in new long[] { 1, 2, 3 })
             {
-                model.Backbone.Encoder.RelativeBandRows = rows;
+                encoder.RelativeBandRows = rows;
+                long before = encoder.BlockedRelativeTerms;
                 using var scope = NewDisposeScope();
                 using var _ = no_grad();
                 ParityAssert.Matches(expected, model.Forward(ParityAssert.Inputs(expected)));
+                // One blocked term per layer and c2p / p2c term whenever the blocks are shorter than the sequence.
+                long terms = model.Config.NumHiddenLayers * model.Config.PosAttTypes.Count(t => t is "c2p" or "p2c");
+                Assert.Equal(rows < l ? terms : 0, encoder.BlockedRelativeTerms - before);
             }
         }
         finally { ParityAssert.DisposeAll(expected.Values); }

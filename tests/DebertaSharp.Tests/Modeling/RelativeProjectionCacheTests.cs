@@ -1,6 +1,8 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
+using DebertaSharp.Tests.Serialization;
+
 namespace DebertaSharp.Tests.Modeling;
 
 /// <summary>
@@ -29,7 +31,9 @@ public class RelativeProjectionCacheTests
         model.eval();
         var named = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         Assert.True(named.ContainsKey(parameter), parameter);
-        var expected = ParityAssert.Load(TestPaths.Fixture("models", "rel_c2p_p2c", "base", "expected_padded.safetensors"));
+        using var fixture = new SerializationTestUtil.Owned(ParityAssert.Load(TestPaths.Fixture("models", "rel_c2p_p2c", "base", "expected_padded.safetensors")));
+        var expected = fixture.Dict;
+        using var scope = NewDisposeScope();                                    // the forwards' outputs
         var inputs = ParityAssert.Inputs(expected, outputs: false);
 
         var cachedBefore = Hidden(model, inputs, grad: false);                // fills the cache
@@ -51,7 +55,9 @@ public class RelativeProjectionCacheTests
     {
         using var model = DebertaPreTrainedModel.FromPretrained(Dir);
         model.eval();
-        var expected = ParityAssert.Load(TestPaths.Fixture("models", "rel_c2p_p2c", "base", "expected_long.safetensors"));
+        using var fixture = new SerializationTestUtil.Owned(ParityAssert.Load(TestPaths.Fixture("models", "rel_c2p_p2c", "base", "expected_long.safetensors")));
+        var expected = fixture.Dict;
+        using var scope = NewDisposeScope();                                    // the forwards' outputs
         var inputs = ParityAssert.Inputs(expected, outputs: false);
         var first = Hidden(model, inputs, grad: false);
         var second = Hidden(model, inputs, grad: false);
@@ -68,7 +74,9 @@ public class RelativeProjectionCacheTests
     {
         using var model = DebertaPreTrainedModel.FromPretrained(Dir, ScalarType.BFloat16);
         model.eval();
-        var expected = ParityAssert.Load(TestPaths.Fixture("models", "rel_c2p_p2c", "base", "expected_padded.safetensors"));
+        using var fixture = new SerializationTestUtil.Owned(ParityAssert.Load(TestPaths.Fixture("models", "rel_c2p_p2c", "base", "expected_padded.safetensors")));
+        var expected = fixture.Dict;
+        using var scope = NewDisposeScope();                                    // the forwards' outputs
         var inputs = ParityAssert.Inputs(expected, outputs: false);
         var cached = Hidden(model, inputs, grad: false).to(ScalarType.Float32);
         var computed = Hidden(model, inputs, grad: true).to(ScalarType.Float32);

@@ -83,6 +83,49 @@ public sealed class SilentFallbackTests
         DebertaConfig.FromJson("{}").Validate();
     }
 
+    [Theory]
+    [InlineData("dtype", "flaot32")]
+    [InlineData("dtype", "int8")]
+    [InlineData("torch_dtype", "float8_e4m3fn")]
+    [InlineData("torch_dtype", "Float32")]
+    public void Dtype_NamingNoModelDtype_IsAnError_UnlessADtypeIsRequested(string key, string value)
+    {
+        using var tmp = CheckpointWith("rel_c2p_p2c", "base", c =>
+        {
+            c.Remove("dtype");
+            c.Remove("torch_dtype");
+            c[key] = value;
+        });
+        var e = Assert.Throws<DebertaConfigException>(() => DebertaPreTrainedModel.FromPretrained(tmp.Path));
+        Assert.Equal(key, e.Key);
+        Assert.Equal(tmp["config.json"], e.FilePath);
+        Assert.Contains($"'{value}'", e.Message);
+        Assert.Contains(tmp["config.json"], e.Message);
+
+        // A requested dtype does not consult config.json's (Hugging Face neither).
+        using var m = DebertaPreTrainedModel.FromPretrained(tmp.Path, ScalarType.Float64);
+        Assert.Equal(ScalarType.Float64, m.LoadReport!.ModelDtype);
+    }
+
+    [Theory]
+    [InlineData("dtype", "auto", ScalarType.Float32)]        // the checkpoint's dtype
+    [InlineData("torch_dtype", "auto", ScalarType.Float32)]
+    [InlineData("dtype", "bfloat16", ScalarType.BFloat16)]
+    [InlineData("torch_dtype", "float16", ScalarType.Float16)]
+    [InlineData("torch_dtype", "double", ScalarType.Float64)]
+    public void Dtype_Auto_And_ModelDtypes_StillLoad(string key, string value, ScalarType expected)
+    {
+        using var tmp = CheckpointWith("rel_c2p_p2c", "base", c =>
+        {
+            c.Remove("dtype");
+            c.Remove("torch_dtype");
+            c[key] = value;
+        });
+        using var m = DebertaPreTrainedModel.FromPretrained(tmp.Path);
+        Assert.Equal(ScalarType.Float32, m.LoadReport!.CheckpointDtype);
+        Assert.Equal(expected, m.LoadReport.ModelDtype);
+    }
+
     public static TheoryData<string> ClassIdHeads => new() { "masked_lm", "token_classification", "single_label_classification" };
 
     [Theory]

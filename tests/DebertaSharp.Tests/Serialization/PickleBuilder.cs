@@ -25,6 +25,14 @@ internal sealed class PickleBuilder
     public PickleBuilder Int(long v)
     {
         if (v is >= 0 and < 256) return Op('K').Op((byte)v);
+        if (v is < int.MinValue or > int.MaxValue)
+        {
+            // LONG1: 8 bytes, little-endian two's complement.
+            Op(0x8a).Op(8);
+            Span<byte> l = stackalloc byte[8];
+            BinaryPrimitives.WriteInt64LittleEndian(l, v);
+            return Raw(l.ToArray());
+        }
         Op('J');
         Span<byte> n = stackalloc byte[4];
         BinaryPrimitives.WriteInt32LittleEndian(n, checked((int)v));

@@ -155,6 +155,26 @@ public class TorchPickleTests
     }
 
     [Fact]
+    public void StorageWhoseByteSizeOverflowsIsRefusedNamingTheKey()
+    {
+        // 2^62 float32 elements: 2^64 bytes, past long.MaxValue (the zip reader compares the byte size with the entry's).
+        byte[] pkl = new PickleBuilder().Proto(2).Global("collections", "OrderedDict").Op(')').Op('R').Op('(')
+            .Tensor("w", "FloatStorage", "0", 1L << 62, 0, [1], [1])
+            .Op('u').Op('.').Bytes;
+        var e = RefusedZip(pkl, ("0", Floats(1)));
+        Assert.Equal("0", e.Key);
+        Assert.Contains((1L << 62).ToString(System.Globalization.CultureInfo.InvariantCulture), e.Message);
+
+        // The largest count that fits still reaches the entry-size check (and is refused there, naming the same key).
+        byte[] fits = new PickleBuilder().Proto(2).Global("collections", "OrderedDict").Op(')').Op('R').Op('(')
+            .Tensor("w", "FloatStorage", "0", long.MaxValue / 4, 0, [1], [1])
+            .Op('u').Op('.').Bytes;
+        var f = RefusedZip(fits, ("0", Floats(1)));
+        Assert.Equal("0", f.Key);
+        Assert.Contains("bytes but", f.Message);
+    }
+
+    [Fact]
     public void TruncatedFilesAreRefused()
     {
         byte[] zip = File.ReadAllBytes(TestPaths.Fixture("formats", "bin_zip", "pytorch_model.bin"));

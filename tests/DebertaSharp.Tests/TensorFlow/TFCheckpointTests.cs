@@ -1,5 +1,6 @@
 using DebertaSharp.Serialization;
 using DebertaSharp.TensorFlow;
+using DebertaSharp.Tests.Serialization;
 using PureHDF;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -29,8 +30,10 @@ public class TFCheckpointTests
         string tfDir = tmp["tf"], ptDir = tmp["pt"];
         using (var tf = TFDebertaPreTrainedModel.FromPretrained(TestPaths.Fixture(modelDir), fromPt: true)) tf.SavePretrained(tfDir);
         using (var pt = DebertaPreTrainedModel.FromPretrained(tfDir, options: new PretrainedLoadOptions { FromTf = true })) pt.SavePretrained(ptDir);
-        var original = SafeTensors.Load(TestPaths.Fixture(modelDir, "model.safetensors"));
-        var back = SafeTensors.Load(Path.Combine(ptDir, "model.safetensors"));
+        using var originalOwned = new SerializationTestUtil.Owned(SafeTensors.Load(TestPaths.Fixture(modelDir, "model.safetensors")));
+        using var backOwned = new SerializationTestUtil.Owned(SafeTensors.Load(Path.Combine(ptDir, "model.safetensors")));
+        var (original, back) = (originalOwned.Dict, backOwned.Dict);
+        using var scope = NewDisposeScope();                                            // the comparisons' tensors
         // transformers 5's non-legacy MLM head comes back under the TF head's (legacy) names.
         static string Legacy(string k) => k.StartsWith("lm_predictions.lm_head.", StringComparison.Ordinal)
             ? (k.EndsWith(".bias", StringComparison.Ordinal) && k.Count(c => c == '.') == 2 ? "cls.predictions.bias" : "cls.predictions.transform." + k["lm_predictions.lm_head.".Length..])

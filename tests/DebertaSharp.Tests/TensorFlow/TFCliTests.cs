@@ -1,6 +1,7 @@
 using DebertaSharp.Serialization;
 using DebertaSharp.Tests.Cli;
 using DebertaSharp.Tests.Modeling;
+using DebertaSharp.Tests.Serialization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -12,9 +13,9 @@ public class TFCliTests
     /// <summary>Inputs of a fixture without labels (the TF loss rules are tested elsewhere).</summary>
     private static string InputsOnly(TempDir tmp, string expected)
     {
-        var t = SafeTensors.Load(expected);
+        using var t = new SerializationTestUtil.Owned(SafeTensors.Load(expected));
         string path = tmp["inputs.safetensors"];
-        SafeTensors.Save(path, t.Where(kv => kv.Key is "input.input_ids" or "input.attention_mask" or "input.token_type_ids").ToList());
+        SafeTensors.Save(path, t.Dict.Where(kv => kv.Key is "input.input_ids" or "input.attention_mask" or "input.token_type_ids").ToList());
         return path;
     }
 
@@ -30,18 +31,32 @@ public class TFCliTests
         string expected = TestPaths.Fixture("models", variantHead, expectedFile);
         var args = new List<string> { "forward", "--model", TestPaths.Fixture("tf_h5", variantHead), "--inputs", InputsOnly(tmp, expected), "--output", tmp["out.safetensors"] };
         if (framework is not null) args.AddRange(["--framework", framework]);
-        var (code, stdout, err) = ForwardCommandTests.RunInProcess([.. args]);
-        Assert.True(code == 0, err);
-        Assert.StartsWith("TFDeberta", stdout);
         var want = SafeTensors.Load(expected);
-        var got = SafeTensors.Load(tmp["out.safetensors"]);
-        var real = (want.GetValueOrDefault("input.attention_mask") ?? ones_like(want["input.input_ids"])).ne(0);
-        foreach (var (key, g) in got)
+        try
         {
-            var w = want[key];
-            if (key == "output.logits" && w.dim() == 2) ParityAssert.Close(key, w, g);
-            else ParityAssert.Close(key, w[real], g[real]);
+            // Ask for every output the fixture has, so that each one is compared.
+            if (want.Keys.Any(k => k.StartsWith("output.hidden_states.", StringComparison.Ordinal))) args.Add("--output-hidden-states");
+            if (want.Keys.Any(k => k.StartsWith("output.attentions.", StringComparison.Ordinal))) args.Add("--output-attentions");
+            var (code, stdout, err) = ForwardCommandTests.RunInProcess([.. args]);
+            Assert.True(code == 0, err);
+            Assert.StartsWith("TFDeberta", stdout);
+            var got = SafeTensors.Load(tmp["out.safetensors"]);
+            try
+            {
+                // Every output of the fixture (but the loss: no labels are given) and nothing else, before the values.
+                Assert.Equal(want.Keys.Where(k => k.StartsWith("output.", StringComparison.Ordinal) && k != "output.loss").Order(StringComparer.Ordinal),
+                    got.Keys.Where(k => k.StartsWith("output.", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+                using var scope = NewDisposeScope();
+                var real = (want.GetValueOrDefault("input.attention_mask") ?? ones_like(want["input.input_ids"])).ne(0);
+                foreach (var (key, g) in got)
+                {
+                    var (w, gReal) = TFParityTests.AtRealPositions(key["output.".Length..], want[key], g, real);
+                    ParityAssert.Close(key, w, gReal);
+                }
+            }
+            finally { ParityAssert.DisposeAll(got.Values); }
         }
+        finally { ParityAssert.DisposeAll(want.Values); }
     }
 
     /// <summary>--framework pt on a folder with only tf_model.h5 is an error that names the way out.</summary>
@@ -69,10 +84,11 @@ public class TFCliTests
         Assert.False(File.Exists(Path.Combine(tmp["tf"], "model.safetensors")));
         (code, _, err) = ForwardCommandTests.RunInProcess(["convert", "--model", tmp["tf"], "--to", "pt", "--output", tmp["pt"]]);
         Assert.True(code == 0, err);
-        var original = SafeTensors.Load(Path.Combine(src, "model.safetensors"));
-        var back = SafeTensors.Load(Path.Combine(tmp["pt"], "model.safetensors"));
-        Assert.Equal(original.Keys.Order(StringComparer.Ordinal), back.Keys.Order(StringComparer.Ordinal));
-        foreach (var (k, t) in original) Assert.True(t.eq(back[k]).all().item<bool>(), k);
+        using var original = new SerializationTestUtil.Owned(SafeTensors.Load(Path.Combine(src, "model.safetensors")));
+        using var back = new SerializationTestUtil.Owned(SafeTensors.Load(Path.Combine(tmp["pt"], "model.safetensors")));
+        Assert.Equal(original.Dict.Keys.Order(StringComparer.Ordinal), back.Dict.Keys.Order(StringComparer.Ordinal));
+        using (var scope = NewDisposeScope())
+            foreach (var (k, t) in original.Dict) Assert.True(t.eq(back[k]).all().item<bool>(), k);
         // Only temporary files never left behind.
         Assert.Equal(["config.json", "tf_model.h5"], Directory.GetFiles(tmp["tf"]).Select(Path.GetFileName).Order(StringComparer.Ordinal));
     }
