@@ -186,6 +186,7 @@ public abstract class DebertaTokenizerBase
         var opts = Resolve(options);
         for (int i = 0; i < texts.Count; i++)
             if (texts[i] is null) throw new ArgumentNullException(nameof(texts), $"text {i} of the batch is null");
+        if (texts.Count > 0) RefuseTextWhenSplitIntoWords(options);
         // Every per-text step runs on the workers, the final arrays included; only padding to the longest, which needs
         // the whole batch, waits for all of them.
         if (opts.Padding != PaddingStrategy.Longest)
@@ -229,8 +230,7 @@ public abstract class DebertaTokenizerBase
     private List<Encoding> EncodeMany(IReadOnlyList<(Input A, Input? B)> items, EncodeOptions? options)
     {
         var opts = Resolve(options);
-        if ((options ?? DefaultOptions)?.IsSplitIntoWords == true && items.Any(x => x.A.Text is not null || x.B?.Text is not null))
-            throw new ArgumentException("IsSplitIntoWords needs lists of words: use the Encode/EncodeBatch overloads that take IReadOnlyList<string>", nameof(options));
+        if (items.Any(x => x.A.Text is not null || x.B?.Text is not null)) RefuseTextWhenSplitIntoWords(options);
         if (opts.Padding != PaddingStrategy.Longest)
         {
             // Nothing waits for the rest of the batch: each text is finished as soon as it is encoded, so one builder
@@ -243,6 +243,16 @@ public abstract class DebertaTokenizerBase
         var encs = new EncodingBuilder[items.Count];
         for (int i = 0; i < items.Count; i++) encs[i] = EncodeOne(items[i].A, items[i].B, opts);
         return Finish(encs, opts);
+    }
+
+    /// <summary>
+    /// Refuses texts when the options (or <see cref="DefaultOptions"/>) say <c>IsSplitIntoWords</c>: the words must come
+    /// as lists (transformers' <c>is_split_into_words=True</c> takes lists of words, not strings).
+    /// </summary>
+    private void RefuseTextWhenSplitIntoWords(EncodeOptions? options)
+    {
+        if ((options ?? DefaultOptions)?.IsSplitIntoWords == true)
+            throw new ArgumentException("IsSplitIntoWords needs lists of words: use the Encode/EncodeBatch overloads that take IReadOnlyList<string>", nameof(options));
     }
 
     /// <summary>The padded length: <see cref="PaddingStrategy.MaxLength"/>'s, or <paramref name="longest"/> (the batch's
