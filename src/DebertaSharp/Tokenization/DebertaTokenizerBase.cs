@@ -445,10 +445,16 @@ public abstract class DebertaTokenizerBase
 
     // ------------------------------------------------------------------------------------------- decoding and conversions
 
-    /// <summary>Decodes ids to text (Hugging Face's <c>decode</c>); invalid UTF-8 follows <see cref="Errors"/>.</summary>
+    /// <summary>
+    /// Decodes ids to text (Hugging Face's <c>decode</c>); invalid UTF-8 follows <see cref="Errors"/>. An id with no
+    /// token (at or past the vocabulary's end) is skipped, as the tokenizers library's <c>Tokenizer::decode</c> does; a
+    /// negative id is an <see cref="ArgumentOutOfRangeException"/> naming it and its index (Hugging Face cannot take
+    /// one: the Rust binding's conversion to <c>u32</c> raises <c>OverflowError</c>).
+    /// </summary>
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false, bool? cleanUpTokenizationSpaces = null)
     {
         ArgumentNullException.ThrowIfNull(ids);
+        ids = RefuseNegativeIds(ids);
         DecoderFallback? fb = Errors switch
         {
             "strict" => DecoderFallback.ExceptionFallback,
@@ -471,17 +477,38 @@ public abstract class DebertaTokenizerBase
         .Replace(" .", ".").Replace(" ?", "?").Replace(" !", "!").Replace(" ,", ",").Replace(" ' ", "'")
         .Replace(" n't", "n't").Replace(" 'm", "'m").Replace(" 's", "'s").Replace(" 've", "'ve").Replace(" 're", "'re");
 
-    /// <summary>The token string of each id (null for an id outside the vocabulary).</summary>
+    /// <summary>
+    /// The token string of each id (Hugging Face's <c>convert_ids_to_tokens</c>): null for an id at or past the
+    /// vocabulary's end (tokenizers' <c>id_to_token</c> gives None); a negative id is an
+    /// <see cref="ArgumentOutOfRangeException"/> naming it and its index.
+    /// </summary>
     public string?[] ConvertIdsToTokens(IEnumerable<int> ids, bool skipSpecialTokens = false)
     {
         ArgumentNullException.ThrowIfNull(ids);
-        if (!skipSpecialTokens) return [.. ids.Select(Core.IdToToken)];
+        var checkedIds = RefuseNegativeIds(ids);
+        if (!skipSpecialTokens) return [.. checkedIds.Select(Core.IdToToken)];
         var special = AllSpecialIds.ToHashSet();
-        return [.. ids.Where(id => !special.Contains(id)).Select(Core.IdToToken)];
+        return [.. checkedIds.Where(id => !special.Contains(id)).Select(Core.IdToToken)];
     }
 
-    /// <summary>The token string of one id, or null.</summary>
-    public string? ConvertIdsToTokens(int id) => Core.IdToToken(id);
+    /// <summary>The token string of one id, or null past the vocabulary's end; a negative id is an <see cref="ArgumentOutOfRangeException"/>.</summary>
+    public string? ConvertIdsToTokens(int id)
+    {
+        if (id < 0) throw new ArgumentOutOfRangeException(nameof(id), id, $"token id {id} is negative; token ids start at 0");
+        return Core.IdToToken(id);
+    }
+
+    /// <summary>
+    /// The ids, refusing a negative one with its index: Hugging Face's fast tokenizer converts ids to Rust's <c>u32</c>
+    /// (<c>decode</c>, <c>id_to_token</c>), which raises <c>OverflowError</c> for a negative id.
+    /// </summary>
+    private static int[] RefuseNegativeIds(IEnumerable<int> ids)
+    {
+        int[] all = [.. ids];
+        for (int i = 0; i < all.Length; i++)
+            if (all[i] < 0) throw new ArgumentOutOfRangeException(nameof(ids), all[i], $"token id {all[i]} at index {i} is negative; token ids start at 0");
+        return all;
+    }
 
     /// <summary>The id of each token (the unknown token's id for tokens outside the vocabulary).</summary>
     public int[] ConvertTokensToIds(IEnumerable<string> tokens) => [.. tokens.Select(ConvertTokensToIds)];

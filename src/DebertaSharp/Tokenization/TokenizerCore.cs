@@ -395,7 +395,7 @@ internal sealed class TokenizerCore
         foreach (int id in ids)
         {
             string? t = IdToToken(id);
-            if (t is null) continue;
+            if (t is null) continue; // an id with no token: skipped, as tokenizers' Tokenizer::decode (negative ids are refused before)
             if (skipSpecialTokens && IsSpecialId(id)) continue;
             tokens.Add(t);
         }

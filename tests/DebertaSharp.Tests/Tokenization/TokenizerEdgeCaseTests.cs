@@ -179,4 +179,25 @@ public class TokenizerEdgeCaseTests
         Assert.Equal(without.Tokenize(text), withPrefix.Tokenize(text));
         Assert.NotEqual(without.Tokenize("hello"), withPrefix.Tokenize("hello"));
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void NegativeIds_AreRefusedWithTheirIndex_IdsPastTheVocabularyAreSkipped(bool slow)
+    {
+        DebertaTokenizerBase tok = slow ? DebertaTokenizer.FromPretrained(TestPaths.Fixture("tokenizer", "vocab-files")) : TokenizerFixtures.Fast("v4_template");
+        // Hugging Face's fast tokenizer converts ids to Rust's u32: decode([68, -1]) and convert_ids_to_tokens(-1) raise
+        // OverflowError ("can't convert negative int to unsigned").
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => tok.Decode([68, 279, -1]));
+        Assert.Contains("-1", e.Message, StringComparison.Ordinal);
+        Assert.Contains("index 2", e.Message, StringComparison.Ordinal);
+        Assert.Contains("index 1", Assert.Throws<ArgumentOutOfRangeException>(() => tok.Decode([68, int.MinValue], skipSpecialTokens: true)).Message, StringComparison.Ordinal);
+        Assert.Contains("index 0", Assert.Throws<ArgumentOutOfRangeException>(() => tok.ConvertIdsToTokens([-5, 68])).Message, StringComparison.Ordinal);
+        Assert.Contains("-5", Assert.Throws<ArgumentOutOfRangeException>(() => tok.ConvertIdsToTokens(-5)).Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentOutOfRangeException>(() => tok.BatchDecode([[68], [-1]]));
+        // An id with no token: tokenizers' Tokenizer::decode skips it and id_to_token gives None (a 50,265-token vocabulary).
+        Assert.Equal("a b", tok.Decode([68, 1_000_000, 279]));
+        Assert.Equal(new string?[] { "a", null }, tok.ConvertIdsToTokens([68, 1_000_000]));
+        Assert.Null(tok.ConvertIdsToTokens(1_000_000));
+    }
 }
