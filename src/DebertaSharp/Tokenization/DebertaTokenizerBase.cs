@@ -70,7 +70,10 @@ public abstract class DebertaTokenizerBase
     /// <summary>Default of <c>cleanUpTokenizationSpaces</c> in <see cref="Decode"/> (<c>clean_up_tokenization_spaces</c>).</summary>
     public bool CleanUpTokenizationSpaces { get; set; }
 
-    /// <summary>How invalid UTF-8 is decoded: <c>replace</c> (default), <c>ignore</c> or <c>strict</c>.</summary>
+    /// <summary>
+    /// tokenizer_config.json's <c>errors</c>: how the slow tokenizer decodes invalid UTF-8, <c>replace</c> (default),
+    /// <c>ignore</c> or <c>strict</c>. The fast tokenizer keeps it (and saves it) but, as Hugging Face's, always replaces.
+    /// </summary>
     public string Errors { get; protected set; } = "replace";
 
     /// <summary>Options used when none are passed.</summary>
@@ -455,7 +458,7 @@ public abstract class DebertaTokenizerBase
     {
         ArgumentNullException.ThrowIfNull(ids);
         ids = RefuseNegativeIds(ids);
-        DecoderFallback? fb = Errors switch
+        DecoderFallback? fb = !DecodeFollowsErrors ? null : Errors switch
         {
             "strict" => DecoderFallback.ExceptionFallback,
             "ignore" => new DecoderReplacementFallback(""),
@@ -464,6 +467,13 @@ public abstract class DebertaTokenizerBase
         string text = DecodeCore(ids, skipSpecialTokens, fb);
         return cleanUpTokenizationSpaces ?? CleanUpTokenizationSpaces ? CleanUpTokenization(text) : text;
     }
+
+    /// <summary>
+    /// Whether <see cref="Decode"/> follows <see cref="Errors"/>: true for the slow tokenizer (transformers' Python
+    /// <c>bytearray(...).decode("utf-8", errors=self.errors)</c>); the fast one's decoder is tokenizers' ByteLevel, which
+    /// always replaces invalid UTF-8 (<c>String::from_utf8_lossy</c>) whatever <c>errors</c> says.
+    /// </summary>
+    private protected virtual bool DecodeFollowsErrors => true;
 
     private protected virtual string DecodeCore(IEnumerable<int> ids, bool skipSpecialTokens, DecoderFallback? fallback) =>
         Core.Decode(ids, skipSpecialTokens, fallback);

@@ -185,6 +185,9 @@ public sealed class DebertaTokenizerFast : DebertaTokenizerBase
         return t;
     }
 
+    /// <inheritdoc/>
+    private protected override bool DecodeFollowsErrors => false;
+
     /// <summary>Writes tokenizer.json (loadable by Hugging Face), tokenizer_config.json and special_tokens_map.json.</summary>
     public override void SavePretrained(string directory)
     {

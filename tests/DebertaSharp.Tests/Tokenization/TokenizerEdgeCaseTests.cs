@@ -200,4 +200,30 @@ public class TokenizerEdgeCaseTests
         Assert.Equal(new string?[] { "a", null }, tok.ConvertIdsToTokens([68, 1_000_000]));
         Assert.Null(tok.ConvertIdsToTokens(1_000_000));
     }
+
+    [Theory]
+    [InlineData("ignore")]
+    [InlineData("strict")]
+    public void InvalidUtf8_TheSlowTokenizerFollowsErrors_TheFastOneAlwaysReplaces(string errors)
+    {
+        // "Ã" is byte 0xC3 in GPT-2's byte table: alone it is an incomplete UTF-8 sequence. Hugging Face's fast
+        // tokenizer decodes through tokenizers' ByteLevel decoder (String::from_utf8_lossy: one U+FFFD) whatever
+        // tokenizer_config's errors says; the slow one decodes with bytearray.decode("utf-8", errors=errors).
+        using var fastDir = TestPaths.TempDir();
+        File.Copy(TestPaths.Fixture("tokenizer", "prefix0", "tokenizer.json"), fastDir["tokenizer.json"]);
+        File.WriteAllText(fastDir["tokenizer_config.json"], $"{{\"errors\": \"{errors}\"}}");
+        var fast = DebertaTokenizerFast.FromPretrained(fastDir.Path);
+        Assert.Equal(errors, fast.Errors);
+        int lone = fast.ConvertTokensToIds("\u00C3");
+        Assert.NotEqual(fast.UnkTokenId, lone);
+        Assert.Equal("a\uFFFD", fast.Decode([68, lone]));
+
+        using var slowDir = TestPaths.TempDir();
+        foreach (var f in new[] { "vocab.json", "merges.txt" })
+            File.Copy(TestPaths.Fixture("tokenizer", "vocab-files", f), slowDir[f]);
+        File.WriteAllText(slowDir["tokenizer_config.json"], $"{{\"errors\": \"{errors}\"}}");
+        var slow = DebertaTokenizer.FromPretrained(slowDir.Path);
+        if (errors == "ignore") Assert.Equal("a", slow.Decode([68, lone]));
+        else Assert.Throws<System.Text.DecoderFallbackException>(() => slow.Decode([68, lone]));
+    }
 }
