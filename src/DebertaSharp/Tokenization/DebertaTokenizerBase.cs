@@ -70,7 +70,10 @@ public abstract class DebertaTokenizerBase
     /// <summary>Default of <c>cleanUpTokenizationSpaces</c> in <see cref="Decode"/> (<c>clean_up_tokenization_spaces</c>).</summary>
     public bool CleanUpTokenizationSpaces { get; set; }
 
-    /// <summary>How invalid UTF-8 is decoded: <c>replace</c> (default), <c>ignore</c> or <c>strict</c>.</summary>
+    /// <summary>
+    /// tokenizer_config.json's <c>errors</c>: how the slow tokenizer decodes invalid UTF-8, <c>replace</c> (default),
+    /// <c>ignore</c> or <c>strict</c>. The fast tokenizer keeps it (and saves it) but, as Hugging Face's, always replaces.
+    /// </summary>
     public string Errors { get; protected set; } = "replace";
 
     /// <summary>Options used when none are passed.</summary>
@@ -186,6 +189,7 @@ public abstract class DebertaTokenizerBase
         var opts = Resolve(options);
         for (int i = 0; i < texts.Count; i++)
             if (texts[i] is null) throw new ArgumentNullException(nameof(texts), $"text {i} of the batch is null");
+        if (texts.Count > 0) RefuseTextWhenSplitIntoWords(options);
         // Every per-text step runs on the workers, the final arrays included; only padding to the longest, which needs
         // the whole batch, waits for all of them.
         if (opts.Padding != PaddingStrategy.Longest)
@@ -229,8 +233,7 @@ public abstract class DebertaTokenizerBase
     private List<Encoding> EncodeMany(IReadOnlyList<(Input A, Input? B)> items, EncodeOptions? options)
     {
         var opts = Resolve(options);
-        if ((options ?? DefaultOptions)?.IsSplitIntoWords == true && items.Any(x => x.A.Text is not null || x.B?.Text is not null))
-            throw new ArgumentException("IsSplitIntoWords needs lists of words: use the Encode/EncodeBatch overloads that take IReadOnlyList<string>", nameof(options));
+        if (items.Any(x => x.A.Text is not null || x.B?.Text is not null)) RefuseTextWhenSplitIntoWords(options);
         if (opts.Padding != PaddingStrategy.Longest)
         {
             // Nothing waits for the rest of the batch: each text is finished as soon as it is encoded, so one builder
@@ -243,6 +246,16 @@ public abstract class DebertaTokenizerBase
         var encs = new EncodingBuilder[items.Count];
         for (int i = 0; i < items.Count; i++) encs[i] = EncodeOne(items[i].A, items[i].B, opts);
         return Finish(encs, opts);
+    }
+
+    /// <summary>
+    /// Refuses texts when the options (or <see cref="DefaultOptions"/>) say <c>IsSplitIntoWords</c>: the words must come
+    /// as lists (transformers' <c>is_split_into_words=True</c> takes lists of words, not strings).
+    /// </summary>
+    private void RefuseTextWhenSplitIntoWords(EncodeOptions? options)
+    {
+        if ((options ?? DefaultOptions)?.IsSplitIntoWords == true)
+            throw new ArgumentException("IsSplitIntoWords needs lists of words: use the Encode/EncodeBatch overloads that take IReadOnlyList<string>", nameof(options));
     }
 
     /// <summary>The padded length: <see cref="PaddingStrategy.MaxLength"/>'s, or <paramref name="longest"/> (the batch's
@@ -435,11 +448,17 @@ public abstract class DebertaTokenizerBase
 
     // ------------------------------------------------------------------------------------------- decoding and conversions
 
-    /// <summary>Decodes ids to text (Hugging Face's <c>decode</c>); invalid UTF-8 follows <see cref="Errors"/>.</summary>
+    /// <summary>
+    /// Decodes ids to text (Hugging Face's <c>decode</c>); invalid UTF-8 follows <see cref="Errors"/>. An id with no
+    /// token (at or past the vocabulary's end) is skipped, as the tokenizers library's <c>Tokenizer::decode</c> does; a
+    /// negative id is an <see cref="ArgumentOutOfRangeException"/> naming it and its index (Hugging Face cannot take
+    /// one: the Rust binding's conversion to <c>u32</c> raises <c>OverflowError</c>).
+    /// </summary>
     public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false, bool? cleanUpTokenizationSpaces = null)
     {
         ArgumentNullException.ThrowIfNull(ids);
-        DecoderFallback? fb = Errors switch
+        ids = RefuseNegativeIds(ids);
+        DecoderFallback? fb = !DecodeFollowsErrors ? null : Errors switch
         {
             "strict" => DecoderFallback.ExceptionFallback,
             "ignore" => new DecoderReplacementFallback(""),
@@ -448,6 +467,13 @@ public abstract class DebertaTokenizerBase
         string text = DecodeCore(ids, skipSpecialTokens, fb);
         return cleanUpTokenizationSpaces ?? CleanUpTokenizationSpaces ? CleanUpTokenization(text) : text;
     }
+
+    /// <summary>
+    /// Whether <see cref="Decode"/> follows <see cref="Errors"/>: true for the slow tokenizer (transformers' Python
+    /// <c>bytearray(...).decode("utf-8", errors=self.errors)</c>); the fast one's decoder is tokenizers' ByteLevel, which
+    /// always replaces invalid UTF-8 (<c>String::from_utf8_lossy</c>) whatever <c>errors</c> says.
+    /// </summary>
+    private protected virtual bool DecodeFollowsErrors => true;
 
     private protected virtual string DecodeCore(IEnumerable<int> ids, bool skipSpecialTokens, DecoderFallback? fallback) =>
         Core.Decode(ids, skipSpecialTokens, fallback);
@@ -461,17 +487,38 @@ public abstract class DebertaTokenizerBase
         .Replace(" .", ".").Replace(" ?", "?").Replace(" !", "!").Replace(" ,", ",").Replace(" ' ", "'")
         .Replace(" n't", "n't").Replace(" 'm", "'m").Replace(" 's", "'s").Replace(" 've", "'ve").Replace(" 're", "'re");
 
-    /// <summary>The token string of each id (null for an id outside the vocabulary).</summary>
+    /// <summary>
+    /// The token string of each id (Hugging Face's <c>convert_ids_to_tokens</c>): null for an id at or past the
+    /// vocabulary's end (tokenizers' <c>id_to_token</c> gives None); a negative id is an
+    /// <see cref="ArgumentOutOfRangeException"/> naming it and its index.
+    /// </summary>
     public string?[] ConvertIdsToTokens(IEnumerable<int> ids, bool skipSpecialTokens = false)
     {
         ArgumentNullException.ThrowIfNull(ids);
-        if (!skipSpecialTokens) return [.. ids.Select(Core.IdToToken)];
+        var checkedIds = RefuseNegativeIds(ids);
+        if (!skipSpecialTokens) return [.. checkedIds.Select(Core.IdToToken)];
         var special = AllSpecialIds.ToHashSet();
-        return [.. ids.Where(id => !special.Contains(id)).Select(Core.IdToToken)];
+        return [.. checkedIds.Where(id => !special.Contains(id)).Select(Core.IdToToken)];
     }
 
-    /// <summary>The token string of one id, or null.</summary>
-    public string? ConvertIdsToTokens(int id) => Core.IdToToken(id);
+    /// <summary>The token string of one id, or null past the vocabulary's end; a negative id is an <see cref="ArgumentOutOfRangeException"/>.</summary>
+    public string? ConvertIdsToTokens(int id)
+    {
+        if (id < 0) throw new ArgumentOutOfRangeException(nameof(id), id, $"token id {id} is negative; token ids start at 0");
+        return Core.IdToToken(id);
+    }
+
+    /// <summary>
+    /// The ids, refusing a negative one with its index: Hugging Face's fast tokenizer converts ids to Rust's <c>u32</c>
+    /// (<c>decode</c>, <c>id_to_token</c>), which raises <c>OverflowError</c> for a negative id.
+    /// </summary>
+    private static int[] RefuseNegativeIds(IEnumerable<int> ids)
+    {
+        int[] all = [.. ids];
+        for (int i = 0; i < all.Length; i++)
+            if (all[i] < 0) throw new ArgumentOutOfRangeException(nameof(ids), all[i], $"token id {all[i]} at index {i} is negative; token ids start at 0");
+        return all;
+    }
 
     /// <summary>The id of each token (the unknown token's id for tokens outside the vocabulary).</summary>
     public int[] ConvertTokensToIds(IEnumerable<string> tokens) => [.. tokens.Select(ConvertTokensToIds)];

@@ -24,7 +24,8 @@ public sealed class DebertaTokenizer : DebertaTokenizerBase
     {
         if (!Directory.Exists(directory)) throw new DirectoryNotFoundException($"tokenizer directory not found: {directory}");
         var cfg = TokenizerConfig.Load(directory);
-        var t = new DebertaTokenizer(Build(Path.Combine(directory, "vocab.json"), Path.Combine(directory, "merges.txt"), cfg.AddPrefixSpace ?? false));
+        var t = new DebertaTokenizer(Build(Path.Combine(directory, "vocab.json"), Path.Combine(directory, "merges.txt"), cfg.AddPrefixSpace ?? false,
+            cfg.Unk?.Content ?? "[UNK]"));
         t.RegisterSpecials(cfg);
         return t;
     }
@@ -54,7 +55,11 @@ public sealed class DebertaTokenizer : DebertaTokenizerBase
 
     private static AddedToken Sp(string s) => new(s, Special: true);
 
-    private static TokenizerCore Build(string vocabFile, string mergesFile, bool addPrefixSpace)
+    /// <summary>
+    /// The slow tokenizer's pipeline. A piece outside the vocabulary takes <paramref name="unkToken"/>'s id, the
+    /// configured <c>unk_token</c> (transformers' <c>_convert_token_to_id</c>: <c>encoder.get(token, encoder.get(self.unk_token))</c>).
+    /// </summary>
+    private static TokenizerCore Build(string vocabFile, string mergesFile, bool addPrefixSpace, string unkToken = "[UNK]")
     {
         if (!File.Exists(vocabFile)) throw new FileNotFoundException($"vocabulary file not found: {vocabFile}", vocabFile);
         if (!File.Exists(mergesFile)) throw new FileNotFoundException($"merges file not found: {mergesFile}", mergesFile);
@@ -92,7 +97,7 @@ public sealed class DebertaTokenizer : DebertaTokenizerBase
         }
         return new TokenizerCore
         {
-            Model = new BpeModel(vocab, merges, "[UNK]", strictMerges: false, mergesFile),
+            Model = new BpeModel(vocab, merges, unkToken, strictMerges: false, mergesFile),
             AddPrefixSpace = addPrefixSpace,
             SlowPrefixRules = true,
             AddedTokenStringIsContent = true,
@@ -179,6 +184,9 @@ public sealed class DebertaTokenizerFast : DebertaTokenizerBase
             if (tok is not null && !t.Core.Added.Any(x => x.Token.Content == tok.Content)) t.Core.AddToken(tok with { Special = true });
         return t;
     }
+
+    /// <inheritdoc/>
+    private protected override bool DecodeFollowsErrors => false;
 
     /// <summary>Writes tokenizer.json (loadable by Hugging Face), tokenizer_config.json and special_tokens_map.json.</summary>
     public override void SavePretrained(string directory)

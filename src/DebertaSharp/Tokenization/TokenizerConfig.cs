@@ -93,8 +93,13 @@ internal sealed class TokenizerConfig
             if (cfg["model_max_length"] is JsonValue mv)
             {
                 double d = mv.GetValueKind() == JsonValueKind.Number && mv.TryGetValue(out double number) ? number
-                    : mv.GetValueKind() == JsonValueKind.Number ? double.PositiveInfinity   // 1e400: past double, i.e. no limit
+                    : mv.GetValueKind() == JsonValueKind.Number   // 1e400: past double, i.e. no limit (-1e400: past it the other way)
+                        ? (mv.ToJsonString().StartsWith('-') ? double.NegativeInfinity : double.PositiveInfinity)
                     : throw new TokenizerFormatException(cfgPath, "model_max_length must be a number");
+                // A negative length would only fail at the first encode, with a message about MaxLength: refuse it
+                // here, naming the file and key.
+                if (d < 0)
+                    throw new TokenizerFormatException(cfgPath, $"model_max_length must not be negative, not {mv.ToJsonString()}");
                 c.ModelMaxLength = d >= int.MaxValue ? null : (int)d;
             }
             c.PaddingSide = SideOf(cfg, "padding_side", cfgPath);
@@ -103,7 +108,9 @@ internal sealed class TokenizerConfig
             {
                 foreach (var (k, v) in dec)
                 {
-                    if (!int.TryParse(k, out int id) || id < 0) throw new TokenizerFormatException(cfgPath, $"added_tokens_decoder key '{k}' is not a token id");
+                    if (!int.TryParse(k, out int id))
+                        throw new TokenizerFormatException(cfgPath, $"added_tokens_decoder key '{k}' is not a token id");
+                    TokenizerLimits.CheckAddedTokenId(id, cfgPath, $"added_tokens_decoder key '{k}'");
                     c.AddedTokensDecoder.Add((ParseToken(v, cfgPath, "added_tokens_decoder." + k, special: false)!, id));
                 }
             }
@@ -115,6 +122,7 @@ internal sealed class TokenizerConfig
             foreach (var (k, v) in added)
             {
                 if (v is not JsonValue jv || !jv.TryGetValue(out int id)) throw new TokenizerFormatException(addedPath, $"the id of '{k}' must be an integer");
+                TokenizerLimits.CheckAddedTokenId(id, addedPath, $"'{k}'");
                 TokenizerLimits.CheckToken(k, addedPath, "added token");
                 c.AddedTokensJson.Add((k, id));
             }

@@ -395,7 +395,7 @@ internal sealed class TokenizerCore
         foreach (int id in ids)
         {
             string? t = IdToToken(id);
-            if (t is null) continue;
+            if (t is null) continue; // an id with no token: skipped, as tokenizers' Tokenizer::decode (negative ids are refused before)
             if (skipSpecialTokens && IsSpecialId(id)) continue;
             tokens.Add(t);
         }
@@ -408,17 +408,55 @@ internal sealed class TokenizerCore
     }
 }
 
-/// <summary>Leftmost-longest matching of added tokens, with tokenizers' single_word/lstrip/rstrip rules.</summary>
+/// <summary>
+/// Leftmost-longest matching of added tokens, with tokenizers' single_word/lstrip/rstrip rules. The contents sit in a
+/// trie keyed by chars, so the longest token at a position costs one walk of at most the longest content's length,
+/// whatever the number of tokens (tokenizers' <c>AddedVocabulary</c> matches with a leftmost-longest Aho-Corasick
+/// automaton; 50,000 tokens sharing a first char made a scan of them all per occurrence of that char).
+/// </summary>
 internal sealed class AddedMatcher
 {
     private readonly SearchValues<char> _first;
-    private readonly Dictionary<char, (string Content, int Id, AddedToken Token)[]> _byFirst;
+    // Edge (node, char) -> child node, the root being node 0; _tokenAt[node] is the token whose content ends there, or -1.
+    private readonly Dictionary<long, int> _edges = [];
+    private readonly List<int> _tokenAt = [-1];
+    private readonly (string Content, int Id, AddedToken Token)[] _tokens;
 
     private AddedMatcher(IEnumerable<(AddedToken Token, int Id)> tokens)
     {
-        _byFirst = tokens.GroupBy(t => t.Token.Content[0])
-            .ToDictionary(g => g.Key, g => g.Select(t => (t.Token.Content, t.Id, t.Token)).OrderByDescending(t => t.Content.Length).ToArray());
-        _first = SearchValues.Create([.. _byFirst.Keys]);
+        _tokens = [.. tokens.Select(t => (t.Token.Content, t.Id, t.Token))];
+        var first = new HashSet<char>();
+        for (int k = 0; k < _tokens.Length; k++)
+        {
+            string content = _tokens[k].Content;
+            first.Add(content[0]);
+            int node = 0;
+            foreach (char c in content)
+            {
+                long key = EdgeKey(node, c);
+                if (!_edges.TryGetValue(key, out int child))
+                {
+                    child = _tokenAt.Count;
+                    _tokenAt.Add(-1);
+                    _edges[key] = child;
+                }
+                node = child;
+            }
+            // Two tokens with one content (normalized forms can coincide): the first keeps it, as before.
+            if (_tokenAt[node] < 0) _tokenAt[node] = k;
+        }
+        _first = SearchValues.Create([.. first]);
+    }
+
+    private static long EdgeKey(int node, char c) => ((long)node << 16) | c;
+
+    /// <summary>The longest token whose content starts <paramref name="text"/> at <paramref name="pos"/>, or -1.</summary>
+    private int LongestAt(string text, int pos)
+    {
+        int node = 0, best = -1;
+        for (int i = pos; i < text.Length && _edges.TryGetValue(EdgeKey(node, text[i]), out node); i++)
+            if (_tokenAt[node] >= 0) best = _tokenAt[node];
+        return best;
     }
 
     public static AddedMatcher? Create(IEnumerable<(AddedToken Token, int Id)> tokens)
@@ -438,9 +476,8 @@ internal sealed class AddedMatcher
             int rel = text.AsSpan(cursor).IndexOfAny(_first);
             if (rel < 0) break;
             int pos = cursor + rel;
-            (string Content, int Id, AddedToken Token)? hit = null;
-            foreach (var cand in _byFirst[text[pos]])
-                if (string.CompareOrdinal(text, pos, cand.Content, 0, cand.Content.Length) == 0 && pos + cand.Content.Length <= text.Length) { hit = cand; break; }
+            int k = LongestAt(text, pos);
+            (string Content, int Id, AddedToken Token)? hit = k < 0 ? null : _tokens[k];
             if (hit is null) { cursor = pos + 1; continue; }
             var (content, id, tok) = hit.Value;
             int start = pos, stop = pos + content.Length;

@@ -60,6 +60,19 @@ internal static class TokenizerLimits
         CheckToken(token, source, "vocabulary entry");
     }
 
+    /// <summary>
+    /// Refuses a fixed added-token id (tokenizer_config.json's <c>added_tokens_decoder</c>, added_tokens.json) that is
+    /// negative or not below <see cref="MaxVocabSize"/>: the next free id is one past the largest, so an id of
+    /// int.MaxValue would make a later token's id overflow to int.MinValue.
+    /// </summary>
+    internal static void CheckAddedTokenId(int id, string source, string key)
+    {
+        if (id < 0)
+            throw new TokenizerFormatException(source, $"{key}: the id {id} is negative");
+        if (id >= MaxVocabSize)
+            throw new TokenizerFormatException(source, $"{key}: the id {id} is not below the vocabulary limit of {MaxVocabSize} (TokenizerLimits.MaxVocabSize)");
+    }
+
     /// <summary>Refuses a token longer than <see cref="MaxTokenLength"/>.</summary>
     internal static void CheckToken(string token, string source, string what)
     {

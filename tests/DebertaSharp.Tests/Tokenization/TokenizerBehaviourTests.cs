@@ -417,6 +417,22 @@ public class TokenizerMiscTests
     }
 
     [Fact]
+    public void ParallelBatch_RefusesTextsWhenSplitIntoWords_AsEncodeBatch()
+    {
+        var tok = TokenizerFixtures.Fast("mask_lstrip");
+        var words = new EncodeOptions { IsSplitIntoWords = true };
+        Assert.Contains("IsSplitIntoWords", Assert.Throws<ArgumentException>(() => tok.EncodeBatch(["a b"], words)).Message);
+        Assert.Contains("IsSplitIntoWords", Assert.Throws<ArgumentException>(() => tok.EncodeBatchParallel(["a b"], words)).Message);
+        Assert.Contains("IsSplitIntoWords", Assert.Throws<ArgumentException>(() =>
+            tok.EncodeBatchParallel(["a b"], words with { Padding = PaddingStrategy.Longest })).Message);
+        // The same through DefaultOptions (on an instance of its own: TokenizerFixtures.Fast's are shared).
+        var fresh = DebertaTokenizerFast.FromPretrained(TestPaths.Fixture("tokenizer", "mask_lstrip"));
+        fresh.DefaultOptions = words;
+        Assert.Throws<ArgumentException>(() => fresh.EncodeBatch(["a b"]));
+        Assert.Throws<ArgumentException>(() => fresh.EncodeBatchParallel(["a b"]));
+    }
+
+    [Fact]
     public void SlowTokenizer_DecodesAddedTokensWithSpacesAround()
     {
         var slow = DebertaTokenizer.FromPretrained(TestPaths.Fixture("tokenizer", "vocab-files"));

@@ -179,4 +179,51 @@ public class TokenizerEdgeCaseTests
         Assert.Equal(without.Tokenize(text), withPrefix.Tokenize(text));
         Assert.NotEqual(without.Tokenize("hello"), withPrefix.Tokenize("hello"));
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void NegativeIds_AreRefusedWithTheirIndex_IdsPastTheVocabularyAreSkipped(bool slow)
+    {
+        DebertaTokenizerBase tok = slow ? DebertaTokenizer.FromPretrained(TestPaths.Fixture("tokenizer", "vocab-files")) : TokenizerFixtures.Fast("v4_template");
+        // Hugging Face's fast tokenizer converts ids to Rust's u32: decode([68, -1]) and convert_ids_to_tokens(-1) raise
+        // OverflowError ("can't convert negative int to unsigned").
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => tok.Decode([68, 279, -1]));
+        Assert.Contains("-1", e.Message, StringComparison.Ordinal);
+        Assert.Contains("index 2", e.Message, StringComparison.Ordinal);
+        Assert.Contains("index 1", Assert.Throws<ArgumentOutOfRangeException>(() => tok.Decode([68, int.MinValue], skipSpecialTokens: true)).Message, StringComparison.Ordinal);
+        Assert.Contains("index 0", Assert.Throws<ArgumentOutOfRangeException>(() => tok.ConvertIdsToTokens([-5, 68])).Message, StringComparison.Ordinal);
+        Assert.Contains("-5", Assert.Throws<ArgumentOutOfRangeException>(() => tok.ConvertIdsToTokens(-5)).Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentOutOfRangeException>(() => tok.BatchDecode([[68], [-1]]));
+        // An id with no token: tokenizers' Tokenizer::decode skips it and id_to_token gives None (a 50,265-token vocabulary).
+        Assert.Equal("a b", tok.Decode([68, 1_000_000, 279]));
+        Assert.Equal(new string?[] { "a", null }, tok.ConvertIdsToTokens([68, 1_000_000]));
+        Assert.Null(tok.ConvertIdsToTokens(1_000_000));
+    }
+
+    [Theory]
+    [InlineData("ignore")]
+    [InlineData("strict")]
+    public void InvalidUtf8_TheSlowTokenizerFollowsErrors_TheFastOneAlwaysReplaces(string errors)
+    {
+        // "Ã" is byte 0xC3 in GPT-2's byte table: alone it is an incomplete UTF-8 sequence. Hugging Face's fast
+        // tokenizer decodes through tokenizers' ByteLevel decoder (String::from_utf8_lossy: one U+FFFD) whatever
+        // tokenizer_config's errors says; the slow one decodes with bytearray.decode("utf-8", errors=errors).
+        using var fastDir = TestPaths.TempDir();
+        File.Copy(TestPaths.Fixture("tokenizer", "prefix0", "tokenizer.json"), fastDir["tokenizer.json"]);
+        File.WriteAllText(fastDir["tokenizer_config.json"], $"{{\"errors\": \"{errors}\"}}");
+        var fast = DebertaTokenizerFast.FromPretrained(fastDir.Path);
+        Assert.Equal(errors, fast.Errors);
+        int lone = fast.ConvertTokensToIds("\u00C3");
+        Assert.NotEqual(fast.UnkTokenId, lone);
+        Assert.Equal("a\uFFFD", fast.Decode([68, lone]));
+
+        using var slowDir = TestPaths.TempDir();
+        foreach (var f in new[] { "vocab.json", "merges.txt" })
+            File.Copy(TestPaths.Fixture("tokenizer", "vocab-files", f), slowDir[f]);
+        File.WriteAllText(slowDir["tokenizer_config.json"], $"{{\"errors\": \"{errors}\"}}");
+        var slow = DebertaTokenizer.FromPretrained(slowDir.Path);
+        if (errors == "ignore") Assert.Equal("a", slow.Decode([68, lone]));
+        else Assert.Throws<System.Text.DecoderFallbackException>(() => slow.Decode([68, lone]));
+    }
 }

@@ -97,6 +97,81 @@ public class TokenizerFileErrorTests
         Assert.Equal([4, 3, 0, 5], tok.Encode("abc").Ids);
     }
 
+    [Fact]
+    public void TinyVocabulary_SlowTokenizer_UsesTheConfiguredUnknownToken()
+    {
+        // transformers' slow tokenizer maps a piece outside the vocabulary to encoder.get(self.unk_token)
+        // (_convert_token_to_id), self.unk_token being tokenizer_config.json's unk_token. Provenance: derived by hand
+        // from that rule and the toy vocabulary (c is outside it), not from a Hugging Face run.
+        using var dir = TestPaths.TempDir();
+        File.WriteAllText(dir["vocab.json"], "{\"<unk>\": 0, \"a\": 1, \"b\": 2, \"ab\": 3, \"[CLS]\": 4, \"[SEP]\": 5}");
+        File.WriteAllText(dir["merges.txt"], "#version: 0.2\na b\n");
+        File.WriteAllText(dir["tokenizer_config.json"], "{\"unk_token\": \"<unk>\"}");
+        var tok = DebertaTokenizer.FromPretrained(dir.Path);
+        Assert.Equal("<unk>", tok.UnkToken);
+        Assert.Equal(0, tok.UnkTokenId);
+        var enc = tok.Encode("abc");
+        Assert.Equal([4, 3, 0, 5], enc.Ids);
+        Assert.Equal(["[CLS]", "ab", "<unk>", "[SEP]"], enc.Tokens);
+        Assert.Equal(["ab", "<unk>"], tok.Tokenize("abc"));
+    }
+
+    [Theory]
+    [InlineData("-1")]
+    [InlineData("-0.5")]
+    [InlineData("-1e400")]
+    public void TokenizerConfig_NegativeModelMaxLength_IsRefusedNamingTheFileAndKey(string value)
+    {
+        using var dir = TestPaths.TempDir();
+        File.Copy(TestPaths.Fixture("tokenizer", "prefix0", "tokenizer.json"), dir["tokenizer.json"]);
+        File.WriteAllText(dir["tokenizer_config.json"], $"{{\"model_max_length\": {value}}}");
+        var e = Assert.Throws<TokenizerFormatException>(() => DebertaTokenizerBase.FromPretrained(dir.Path));
+        Assert.Contains("tokenizer_config.json", e.FilePath);
+        Assert.Contains("model_max_length", e.Message);
+        Assert.Contains(value, e.Message);
+        // A huge one is no limit, as before (transformers' VERY_LARGE_INTEGER).
+        File.WriteAllText(dir["tokenizer_config.json"], "{\"model_max_length\": 1e400}");
+        Assert.Null(DebertaTokenizerBase.FromPretrained(dir.Path).ModelMaxLength);
+    }
+
+    [Theory]
+    [InlineData(2147483647)]
+    [InlineData(5_000_000)]
+    [InlineData(-3)]
+    public void FixedAddedTokenIds_OutsideTheVocabularyLimit_AreRefusedNamingTheFileKeyAndValue(int id)
+    {
+        // An id of int.MaxValue would make the next free id (one past the largest) overflow to int.MinValue.
+        using var dir = TestPaths.TempDir();
+        File.WriteAllText(dir["vocab.json"], "{\"[UNK]\": 0, \"a\": 1, \"b\": 2, \"ab\": 3, \"[CLS]\": 4, \"[SEP]\": 5}");
+        File.WriteAllText(dir["merges.txt"], "#version: 0.2\na b\n");
+        File.WriteAllText(dir["tokenizer_config.json"], $"{{\"added_tokens_decoder\": {{\"{id}\": {{\"content\": \"<big>\", \"special\": true}}}}}}");
+        var e = Assert.Throws<TokenizerFormatException>(() => DebertaTokenizer.FromPretrained(dir.Path));
+        Assert.Contains("tokenizer_config.json", e.FilePath);
+        Assert.Contains("added_tokens_decoder", e.Message);
+        Assert.Contains(id.ToString(System.Globalization.CultureInfo.InvariantCulture), e.Message);
+
+        File.Delete(dir["tokenizer_config.json"]);
+        File.WriteAllText(dir["added_tokens.json"], $"{{\"<big>\": {id}}}");
+        e = Assert.Throws<TokenizerFormatException>(() => DebertaTokenizer.FromPretrained(dir.Path));
+        Assert.Contains("added_tokens.json", e.FilePath);
+        Assert.Contains("'<big>'", e.Message);
+        Assert.Contains(id.ToString(System.Globalization.CultureInfo.InvariantCulture), e.Message);
+    }
+
+    [Fact]
+    public void FixedAddedTokenId_JustBelowTheLimit_IsKept()
+    {
+        // added_tokens.json maps a token to its id (transformers' slow tokenizer keeps it as given).
+        using var dir = TestPaths.TempDir();
+        File.WriteAllText(dir["vocab.json"], "{\"[UNK]\": 0, \"a\": 1, \"b\": 2, \"ab\": 3, \"[CLS]\": 4, \"[SEP]\": 5}");
+        File.WriteAllText(dir["merges.txt"], "#version: 0.2\na b\n");
+        File.WriteAllText(dir["added_tokens.json"], "{\"<big>\": 4999999}");
+        var tok = DebertaTokenizer.FromPretrained(dir.Path);
+        Assert.Equal(4_999_999, tok.ConvertTokensToIds("<big>"));
+        Assert.Equal("<big>", tok.ConvertIdsToTokens(4_999_999));
+        Assert.All(tok.AllSpecialIds, x => Assert.InRange(x, 0, int.MaxValue));
+    }
+
     private static Dictionary<string, byte[]> Snapshot(string dir) =>
         Directory.GetFiles(dir).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
 

@@ -176,6 +176,29 @@ public class TokenizerLimitsTests
         Assert.Equal(tok.ConvertTokensToIds("<extra_0>") + 49_999, tok.ConvertTokensToIds("<extra_49999>"));
     }
 
+    [Fact]
+    public void ManyAddedTokensSharingAFirstChar_MatchInTimeLinearInTheText()
+    {
+        // 50,000 added tokens starting with '<' used to cost a comparison with each at every '<' of a text.
+        using var dir = TestPaths.TempDir();
+        var json = FixtureJson();
+        var added = (JsonArray)json["added_tokens"]!;
+        for (int i = 0; i < 50_000; i++)
+            added.Add(new JsonObject { ["id"] = 60_000 + i, ["content"] = "<extra_" + Invariant(i) + ">", ["special"] = true, ["normalized"] = false });
+        File.WriteAllText(dir["tokenizer.json"], json.ToJsonString());
+        var tok = DebertaTokenizerFast.FromPretrained(dir.Path);
+        int first = tok.ConvertTokensToIds("<extra_0>");
+        // Leftmost-longest, as tokenizers' Aho-Corasick: "<extra_12>" is matched, not "<extra_1>" followed by "2>".
+        var ids = tok.Encode("<extra_1><extra_12>", null, new EncodeOptions { AddSpecialTokens = false }).Ids;
+        Assert.Equal([first + 1, first + 12], ids);
+        var text = string.Concat(Enumerable.Repeat("a<b <extra_49999> <extra_", 20_000));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var enc = tok.Encode(text, null, new EncodeOptions { AddSpecialTokens = false });
+        watch.Stop();
+        Assert.Equal(20_000, enc.Ids.Count(id => id == first + 49_999));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"encoding took {watch.Elapsed}");
+    }
+
     private static void Sparse(string path, long length)
     {
         using var f = new FileStream(path, FileMode.Create);
