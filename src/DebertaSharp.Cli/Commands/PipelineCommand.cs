@@ -82,15 +82,26 @@ internal static class PipelineCommand
             string modelDir = p.GetRequiredValue(model);
             if (!Directory.Exists(modelDir)) throw new DirectoryNotFoundException($"--model: folder '{modelDir}' does not exist");
             using var pipeline = PipelineFactory.Create(kind, modelDir, p.GetValue(tokenizer), Opt.Dtype(p.GetValue(dtype)) ?? ScalarType.Float32);
-            ct.ThrowIfCancellationRequested();
-            var results = pipeline.Run(inputs, parameters) as JsonArray
-                ?? throw new InvalidOperationException("the pipeline returned no list for a list of inputs");
+            // The inputs go through in chunks of ChunkBatches batches: each chunk's lines are printed when it is done, and
+            // Ctrl-C stops before the next chunk (the lines printed so far are complete).
             var stdout = p.InvocationConfiguration.Output;
-            foreach (var r in results) stdout.WriteLine(r?.ToJsonString() ?? "null");
+            int chunk = ChunkBatches * (p.GetValue(batchSize) ?? PipelineBatching.DefaultBatchSize);
+            for (int start = 0; start < inputs.Count; start += chunk)
+            {
+                ct.ThrowIfCancellationRequested();
+                var part = new JsonArray([.. inputs.Skip(start).Take(chunk).Select(x => x?.DeepClone())]);
+                var results = pipeline.Run(part, parameters) as JsonArray
+                    ?? throw new InvalidOperationException("the pipeline returned no list for a list of inputs");
+                foreach (var r in results) stdout.WriteLine(r?.ToJsonString() ?? "null");
+                stdout.Flush();
+            }
             return 0;
         });
         return command;
     }
+
+    /// <summary>Batches per chunk of inputs (see the command's action).</summary>
+    internal const int ChunkBatches = 16;
 
     /// <summary>
     /// A comma-separated flag as a list, empty items dropped. Labels are stripped (zero-shot's own

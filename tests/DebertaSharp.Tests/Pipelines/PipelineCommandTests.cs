@@ -46,6 +46,44 @@ public sealed class PipelineCommandTests
     }
 
     [Fact]
+    public void Long_Inputs_Are_Printed_Chunk_By_Chunk_And_Ctrl_C_Stops_Between_Chunks()
+    {
+        // With --batch_size 1 a chunk is 16 inputs: 40 inputs are 3 chunks, each line still Hugging Face's answer.
+        var texts = Expected["texts"]!["classify"]!.AsArray();
+        var expected = Expected["text_classification"]!.AsArray();
+        var inputs = new JsonArray([.. Enumerable.Range(0, 40).Select(i => texts[i % texts.Count]!.DeepClone())]);
+        var want = new JsonArray([.. Enumerable.Range(0, 40).Select(i => expected[i % texts.Count]!.DeepClone())]);
+        using var tmp = TestPaths.TempDir();
+        File.WriteAllText(tmp["in.json"], inputs.ToJsonString());
+        string[] args = ["pipeline", "text-classification", "--model", TestPaths.Fixture("pipeline_models", "sequence_classification"),
+            "--tokenizer", TestPaths.Fixture("tokenizer", "v4_template"), "--input", tmp["in.json"], "--batch_size", "1"];
+        var (code, stdout, stderr) = ForwardCommandTests.RunInProcess(args);
+        Assert.True(code == 0, stderr);
+        AssertLines(stdout, want, "chunked");
+
+        // Cancelled while the first chunk's lines are written: they are all printed, complete, and nothing after them.
+        using var cts = new CancellationTokenSource();
+        var cancelling = new CancellingWriter(cts);
+        var err = new StringWriter();
+        code = DebertaSharp.Cli.CliApp.Run(args, cancelling, err, handleProcessTermination: false, cts.Token);
+        Assert.Equal(130, code);
+        var lines = cancelling.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(DebertaSharp.Cli.PipelineCommand.ChunkBatches, lines.Length);
+        AssertLines(cancelling.ToString(), new JsonArray([.. want.Take(lines.Length).Select(x => x!.DeepClone())]), "cancelled");
+        Assert.Equal("deberta pipeline: cancelled", err.ToString().Trim());
+    }
+
+    /// <summary>A stdout that cancels its token on the first line written.</summary>
+    private sealed class CancellingWriter(CancellationTokenSource cts) : StringWriter
+    {
+        public override void WriteLine(string? value)
+        {
+            base.WriteLine(value);
+            cts.Cancel();
+        }
+    }
+
+    [Fact]
     public void Texts_As_Arguments_And_Bad_Input_Named()
     {
         string model = TestPaths.Fixture("pipeline_models", "masked_lm"), tok = TestPaths.Fixture("tokenizer", "v4_template");
