@@ -28,6 +28,7 @@ internal static class TokenizeCommand
             "Each element is a [text, text_pair] pair; an empty text_pair is no pair, as in tokenizer(text, \"\").");
         var splitIntoWords = Opt.Flag("--split-into-words", "Each text is an array of words (is_split_into_words); adds word_ids to the output.");
         var noSpecialTokens = Opt.Flag("--no-special-tokens", "Do not add [CLS]/[SEP] (add_special_tokens=False).");
+        splitIntoWords.Aliases.Add("--is_split_into_words");   // transformers' argument name
         var maxLength = Opt.PositiveInt("--max-length", "Maximum length; alone it truncates with longest_first.");
         var truncation = Opt.Choice("--truncation",
             "Truncation strategy; without --max-length it truncates to model_max_length.", ["longest_first", "only_first", "only_second"]);

@@ -90,6 +90,9 @@ public sealed class CliAppTests
         Assert.True(snake.Code == 0, snake.Stderr);
         Assert.Contains("word_ids", snake.Stdout);
         Assert.Equal(kebab.Stdout, snake.Stdout);
+        var hf = Run("tokenize", "--tokenizer", tok, "--input", dir["in.json"], "--is_split_into_words", "--max_length", "4", "--no_special_tokens");
+        Assert.True(hf.Code == 0, hf.Stderr);
+        Assert.Equal(kebab.Stdout, hf.Stdout);
 
         string model = TestPaths.Fixture("models", "rel_c2p_p2c", "base");
         var (code, _, err) = Run("forward", "--model", model, "--inputs", Path.Combine(model, "expected_single.safetensors"),
