@@ -158,17 +158,23 @@ public class TokenizerLimitsTests
         Assert.Contains("1e400", e.Message);
     }
 
+    /// <summary>The fixture's tokenizer.json with 50,000 added tokens <c>&lt;extra_i&gt;</c> (ids from 60,000).</summary>
+    private static void WriteWithManyAddedTokens(string path)
+    {
+        var json = FixtureJson();
+        var added = (JsonArray)json["added_tokens"]!;
+        for (int i = 0; i < 50_000; i++)
+            added.Add(new JsonObject { ["id"] = 60_000 + i, ["content"] = "<extra_" + Invariant(i) + ">", ["special"] = true, ["normalized"] = false });
+        File.WriteAllText(path, json.ToJsonString());
+    }
+
     [Fact]
     public void ManyAddedTokensLoadInLinearTime()
     {
         // Each added token used to rebuild the matchers over all earlier ones and scan them for the next free id:
         // 50,000 took minutes. Batched, the file loads in well under a second.
         using var dir = TestPaths.TempDir();
-        var json = FixtureJson();
-        var added = (JsonArray)json["added_tokens"]!;
-        for (int i = 0; i < 50_000; i++)
-            added.Add(new JsonObject { ["id"] = 60_000 + i, ["content"] = "<extra_" + Invariant(i) + ">", ["special"] = true, ["normalized"] = false });
-        File.WriteAllText(dir["tokenizer.json"], json.ToJsonString());
+        WriteWithManyAddedTokens(dir["tokenizer.json"]);
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var tok = DebertaTokenizerFast.FromPretrained(dir.Path);
         watch.Stop();
@@ -181,11 +187,7 @@ public class TokenizerLimitsTests
     {
         // 50,000 added tokens starting with '<' used to cost a comparison with each at every '<' of a text.
         using var dir = TestPaths.TempDir();
-        var json = FixtureJson();
-        var added = (JsonArray)json["added_tokens"]!;
-        for (int i = 0; i < 50_000; i++)
-            added.Add(new JsonObject { ["id"] = 60_000 + i, ["content"] = "<extra_" + Invariant(i) + ">", ["special"] = true, ["normalized"] = false });
-        File.WriteAllText(dir["tokenizer.json"], json.ToJsonString());
+        WriteWithManyAddedTokens(dir["tokenizer.json"]);
         var tok = DebertaTokenizerFast.FromPretrained(dir.Path);
         int first = tok.ConvertTokensToIds("<extra_0>");
         // Leftmost-longest, as tokenizers' Aho-Corasick: "<extra_12>" is matched, not "<extra_1>" followed by "2>".
