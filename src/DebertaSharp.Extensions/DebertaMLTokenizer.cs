@@ -56,18 +56,71 @@ public sealed class DebertaMLTokenizer : Tokenizer
     {
         string s = text ?? textSpan.ToString();
         var enc = _tokenizer.Encode(s, options: _encodeOptions);
-        int n = settings.MaxTokenCount is > 0 and var max && max < enc.Length ? max : enc.Length;
+        int n = settings.MaxTokenCount is > 0 and var max && max < enc.Length ? CleanCut(enc, max) : enc.Length;
         int[] utf16 = CodePointToUtf16(s);
         var tokens = new List<EncodedToken>(n);
-        int consumed = n == enc.Length ? s.Length : 0;
         for (int i = 0; i < n; i++)
         {
             var (start, end) = enc.Offsets[i];
-            int a = utf16[Math.Min(start, utf16.Length - 1)], b = utf16[Math.Min(end, utf16.Length - 1)];
-            tokens.Add(new EncodedToken(enc.Ids[i], enc.Tokens[i], new Range(a, b)));
-            if (n < enc.Length) consumed = Math.Max(consumed, b);
+            tokens.Add(new EncodedToken(enc.Ids[i], enc.Tokens[i], new Range(utf16[Math.Min(start, utf16.Length - 1)], utf16[Math.Min(end, utf16.Length - 1)])));
         }
+        int consumed = n == enc.Length ? s.Length : utf16[Math.Min(Reach(enc, 0, n, fromEnd: false), utf16.Length - 1)];
         return new EncodeResults<EncodedToken> { Tokens = tokens, NormalizedText = null, CharsConsumed = consumed };
+    }
+
+    /// <inheritdoc/>
+    protected override int GetIndexByTokenCount(string? text, ReadOnlySpan<char> textSpan, EncodeSettings settings, bool fromEnd,
+        out string? normalizedText, out int tokenCount)
+    {
+        normalizedText = null;
+        string s = text ?? textSpan.ToString();
+        var enc = _tokenizer.Encode(s, options: _encodeOptions);
+        int max = settings.MaxTokenCount;
+        if (max >= enc.Length)
+        {
+            tokenCount = enc.Length;
+            return fromEnd ? 0 : s.Length;
+        }
+        int[] utf16 = CodePointToUtf16(s);
+        if (!fromEnd)
+        {
+            tokenCount = CleanCut(enc, Math.Max(max, 0));
+            return utf16[Math.Min(Reach(enc, 0, tokenCount, fromEnd: false), utf16.Length - 1)];
+        }
+        // The last tokens: the first kept one moves right until it starts a character of its own.
+        int first = enc.Length - Math.Max(max, 0);
+        while (first < enc.Length && SharesCharacterWithPrevious(enc, first)) first++;
+        tokenCount = enc.Length - first;
+        return utf16[Math.Min(Reach(enc, first, enc.Length, fromEnd: true), utf16.Length - 1)];
+    }
+
+    /// <summary>
+    /// At most <paramref name="n"/> first tokens, ending on a whole character: a character the byte-level encoding
+    /// splits into several tokens (an emoji, say) gives each of them its whole span, and is kept whole or not at all.
+    /// </summary>
+    private static int CleanCut(Tokenization.Encoding enc, int n)
+    {
+        while (n > 0 && n < enc.Length && SharesCharacterWithPrevious(enc, n)) n--;
+        return n;
+    }
+
+    // Whether token i covers (part of) the last character of token i - 1; special tokens cover nothing.
+    private static bool SharesCharacterWithPrevious(Tokenization.Encoding enc, int i) =>
+        i > 0 && enc.SpecialTokensMask[i] == 0 && enc.SpecialTokensMask[i - 1] == 0 && enc.Offsets[i].Start < enc.Offsets[i - 1].End;
+
+    /// <summary>
+    /// The code point where tokens [<paramref name="from"/>, <paramref name="to"/>) end (the furthest end of a content
+    /// token; 0 with none) or, <paramref name="fromEnd"/>, start (the first content token's start; the text's end with none).
+    /// </summary>
+    private static int Reach(Tokenization.Encoding enc, int from, int to, bool fromEnd)
+    {
+        int edge = fromEnd ? int.MaxValue : 0;
+        for (int i = from; i < to; i++)
+        {
+            if (enc.SpecialTokensMask[i] != 0) continue;
+            edge = fromEnd ? Math.Min(edge, enc.Offsets[i].Start) : Math.Max(edge, enc.Offsets[i].End);
+        }
+        return edge;   // int.MaxValue is clamped to the text's end by the caller
     }
 
     /// <inheritdoc/>
@@ -97,17 +150,21 @@ public sealed class DebertaMLTokenizer : Tokenizer
             charsWritten = whole.Length;
             return OperationStatus.Done;
         }
-        // The longest prefix of the ids whose text fits.
-        idsConsumed = 0;
-        charsWritten = 0;
-        for (int k = 1; k < all.Length; k++)
+        // The most ids whose text fits and is the start of the whole text (a prefix ending inside a character decodes
+        // as U+FFFD, which is not): a binary search on the prefix length (longer prefixes decode to longer texts), then
+        // back to a prefix of the whole.
+        int lo = 0, hi = all.Length - 1;
+        while (lo < hi)
         {
-            string prefix = Decode(all.Take(k));
-            if (prefix.Length > destination.Length) break;
-            prefix.AsSpan().CopyTo(destination);
-            idsConsumed = k;
-            charsWritten = prefix.Length;
+            int mid = (lo + hi + 1) / 2;
+            if (Decode(all.Take(mid)).Length <= destination.Length) lo = mid; else hi = mid - 1;
         }
+        string prefix = Decode(all.Take(lo));
+        while (lo > 0 && (prefix.Length > destination.Length || !whole.StartsWith(prefix, StringComparison.Ordinal)))
+            prefix = Decode(all.Take(--lo));
+        prefix.AsSpan().CopyTo(destination);
+        idsConsumed = lo;
+        charsWritten = prefix.Length;
         return OperationStatus.DestinationTooSmall;
     }
 

@@ -76,6 +76,42 @@ public class DebertaMLTokenizerTests
     }
 
     [Fact]
+    public void A_Token_Limit_Never_Cuts_A_Character_Apart_And_Special_Tokens_Count_But_Reach_Nothing()
+    {
+        // "😀" is several byte-level tokens, each spanning the emoji (code point 3): a limit inside it keeps it
+        // whole or not at all. Expected values from the encoding's own offsets (code points; UTF-16 adds one after the emoji).
+        var tok = TokenizerFixtures.Fast("v4_template");
+        const string text = "ab 😀 cd";
+        static int Utf16(int codePoint) => codePoint <= 3 ? codePoint : codePoint + 1;
+        var plain = tok.Encode(text, options: new DebertaSharp.Tokenization.EncodeOptions { AddSpecialTokens = false });
+        static bool CoversEmoji((int Start, int End) o) => o.Start <= 3 && o.End > 3;
+        int emojiFirst = Array.FindIndex(plain.Offsets, CoversEmoji), emojiLast = Array.FindLastIndex(plain.Offsets, CoversEmoji);
+        Assert.True(emojiFirst >= 0 && emojiLast > emojiFirst, "the emoji is not split in this vocabulary: the test needs a split character");
+        var ml = new DebertaMLTokenizer(tok, new DebertaMLTokenizerOptions { AddSpecialTokens = false });
+        int reachBefore = Utf16(plain.Offsets.Take(emojiFirst).Select(o => o.End).DefaultIfEmpty(0).Max());
+        var ids = ml.EncodeToIds(text, emojiFirst + 1, out _, out int consumed);
+        Assert.Equal(plain.Ids.Take(emojiFirst), ids);
+        Assert.Equal(reachBefore, consumed);
+        Assert.Equal(reachBefore, ml.GetIndexByTokenCount(text, emojiFirst + 1, out _, out int count));
+        Assert.Equal(emojiFirst, count);
+        // From the end, a limit reaching into the emoji keeps only the tokens after it.
+        int fromEnd = ml.GetIndexByTokenCountFromEnd(text, plain.Length - emojiFirst - 1, out _, out count);
+        Assert.Equal(plain.Length - emojiLast - 1, count);
+        Assert.Equal(Utf16(plain.Offsets[emojiLast + 1].Start), fromEnd);
+
+        // With [CLS] ... [SEP]: they count as tokens, their empty offsets reach nothing.
+        var withSpecials = new DebertaMLTokenizer(tok);
+        int all = withSpecials.CountTokens(text);
+        Assert.Equal(plain.Length + 2, all);
+        Assert.Equal(text.Length, withSpecials.GetIndexByTokenCount(text, all, out _, out count));
+        Assert.Equal(0, withSpecials.GetIndexByTokenCount(text, 1, out _, out count));   // [CLS] alone
+        Assert.Equal(1, count);
+        Assert.Equal(text.Length, withSpecials.GetIndexByTokenCountFromEnd(text, 1, out _, out count));   // [SEP] alone
+        Assert.Equal(1, count);
+        Assert.Equal(Utf16(plain.Offsets[^1].Start), withSpecials.GetIndexByTokenCountFromEnd(text, 2, out _, out _));   // " cd", then [SEP]
+    }
+
+    [Fact]
     public void Decode_Into_A_Span_Writes_What_Fits()
     {
         var ml = new DebertaMLTokenizer(TokenizerFixtures.Fast("v4_template"), new DebertaMLTokenizerOptions { AddSpecialTokens = false });
