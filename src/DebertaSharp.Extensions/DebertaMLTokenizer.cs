@@ -21,7 +21,7 @@ public sealed record DebertaMLTokenizerOptions
 /// Ids are our tokenizer's (Hugging Face's); offsets are converted from its code points to the UTF-16 ranges that
 /// <see cref="EncodedToken.Offset"/> holds. Normalization and pre-tokenization are the tokenizer's own and always
 /// applied, so <see cref="EncodeSettings.ConsiderNormalization"/> and <see cref="EncodeSettings.ConsiderPreTokenization"/>
-/// change nothing; <see cref="EncodeSettings.MaxTokenCount"/> keeps the first tokens.
+/// change nothing; <see cref="EncodeSettings.MaxTokenCount"/> keeps the first tokens that make whole characters.
 /// </summary>
 public sealed class DebertaMLTokenizer : Tokenizer
 {
@@ -96,7 +96,7 @@ public sealed class DebertaMLTokenizer : Tokenizer
 
     /// <summary>
     /// At most <paramref name="n"/> first tokens, ending on a whole character: a character the byte-level encoding
-    /// splits into several tokens (an emoji, say) gives each of them its whole span, and is kept whole or not at all.
+    /// splits into several tokens (an emoji, say) is covered by each of them, and is kept whole or not at all.
     /// </summary>
     private static int CleanCut(Tokenization.Encoding enc, int n)
     {
