@@ -62,9 +62,9 @@ public sealed class DebertaMLTokenizer : Tokenizer
         for (int i = 0; i < n; i++)
         {
             var (start, end) = enc.Offsets[i];
-            tokens.Add(new EncodedToken(enc.Ids[i], enc.Tokens[i], new Range(utf16[Math.Min(start, utf16.Length - 1)], utf16[Math.Min(end, utf16.Length - 1)])));
+            tokens.Add(new EncodedToken(enc.Ids[i], enc.Tokens[i], new Range(Utf16At(utf16, start), Utf16At(utf16, end))));
         }
-        int consumed = n == enc.Length ? s.Length : utf16[Math.Min(Reach(enc, 0, n, fromEnd: false), utf16.Length - 1)];
+        int consumed = n == enc.Length ? s.Length : Utf16At(utf16, Reach(enc, 0, n, fromEnd: false));
         return new EncodeResults<EncodedToken> { Tokens = tokens, NormalizedText = null, CharsConsumed = consumed };
     }
 
@@ -85,13 +85,13 @@ public sealed class DebertaMLTokenizer : Tokenizer
         if (!fromEnd)
         {
             tokenCount = CleanCut(enc, Math.Max(max, 0));
-            return utf16[Math.Min(Reach(enc, 0, tokenCount, fromEnd: false), utf16.Length - 1)];
+            return Utf16At(utf16, Reach(enc, 0, tokenCount, fromEnd: false));
         }
         // The last tokens: the first kept one moves right until it starts a character of its own.
         int first = enc.Length - Math.Max(max, 0);
         while (first < enc.Length && SharesCharacterWithPrevious(enc, first)) first++;
         tokenCount = enc.Length - first;
-        return utf16[Math.Min(Reach(enc, first, enc.Length, fromEnd: true), utf16.Length - 1)];
+        return Utf16At(utf16, Reach(enc, first, enc.Length, fromEnd: true));
     }
 
     /// <summary>
@@ -167,6 +167,9 @@ public sealed class DebertaMLTokenizer : Tokenizer
         charsWritten = prefix.Length;
         return OperationStatus.DestinationTooSmall;
     }
+
+    /// <summary>The UTF-16 index of code point <paramref name="codePoint"/>; the text's end for one at or past it.</summary>
+    private static int Utf16At(int[] utf16, int codePoint) => utf16[Math.Min(codePoint, utf16.Length - 1)];
 
     /// <summary>UTF-16 index of each code point of <paramref name="s"/>, and of its end (one entry more).</summary>
     private static int[] CodePointToUtf16(string s)

@@ -81,9 +81,6 @@ public sealed class Trainer : IDisposable
     private int _lastLogged;
     // Whether the last step ended its epoch and the end-of-epoch pass has not run yet (kept in checkpoints).
     private bool _epochEndPending;
-    // A checkpoint taken when cancellation stopped the last step's evaluation: that evaluation, and the save that was
-    // due after it, still to do (kept in checkpoints; the generator is saved as it was before the evaluation).
-    private bool _stepEvaluationPending, _stepSavePending;
     // The token of the running Train call, which the evaluations during training observe.
     private CancellationToken _trainingCancellation;
     private double? _lastGradNorm;
@@ -207,7 +204,6 @@ public sealed class Trainer : IDisposable
         var maskedLM = Model as DebertaForMaskedLM;
         if (maskedLM is not null) maskedLM.LogitsAtLabelsOnly = true;
         _trainingCancellation = cancellationToken;
-        _stepEvaluationPending = _stepSavePending = false;
         try
         {
             if (Args.Bf16 && ParameterDtype() == ScalarType.Float32)
@@ -503,8 +499,7 @@ public sealed class Trainer : IDisposable
                     // At an epoch's end, the pending end-of-epoch pass does it all again (its log is done, so skipped).
                     random.set_rng_state(rngBefore);
                     if (endOfEpoch) _epochEndPending = true;
-                    else (_stepEvaluationPending, _stepSavePending) = (true, shouldSave);
-                    SaveCheckpoint();
+                    SaveCheckpoint(stepEvaluationPending: !endOfEpoch, stepSavePending: !endOfEpoch && shouldSave);
                     _logger?.LogWarning("Training cancelled during the evaluation at step {Step}; checkpoint saved (resuming runs that evaluation first).", State.GlobalStep);
                     throw;
                 }
@@ -751,8 +746,10 @@ public sealed class Trainer : IDisposable
     }
 
     // Trainer._save_checkpoint: model, tokenizer, optimizer, scheduler, RNG and trainer state into checkpoint-N,
-    // written in a temporary folder then renamed, so a crash never leaves a checkpoint that looks complete.
-    private void SaveCheckpoint()
+    // written in a temporary folder then renamed, so a crash never leaves a checkpoint that looks complete. The pending
+    // flags mark a checkpoint taken when cancellation stopped a step's evaluation: that evaluation, and the save due
+    // after it, are still to do (the generator is then saved as it was before the evaluation).
+    private void SaveCheckpoint(bool stepEvaluationPending = false, bool stepSavePending = false)
     {
         string name = $"checkpoint-{State.GlobalStep}";
         string final = Path.Combine(Args.OutputDir, name);
@@ -778,8 +775,8 @@ public sealed class Trainer : IDisposable
                 ["pending_loss"] = (double)_pendingLoss,
                 ["globalstep_last_logged"] = _lastLogged,
                 ["epoch_end_pending"] = _epochEndPending,
-                ["step_evaluation_pending"] = _stepEvaluationPending,
-                ["step_save_pending"] = _stepSavePending,
+                ["step_evaluation_pending"] = stepEvaluationPending,
+                ["step_save_pending"] = stepSavePending,
                 ["last_grad_norm"] = _lastGradNorm is double gn ? JsonValue.Create(gn) : null,
             };
             File.WriteAllText(Path.Combine(tmp, "scheduler.json"), PythonJson.Serialize(sched, 2, sortKeys: true) + "\n");
