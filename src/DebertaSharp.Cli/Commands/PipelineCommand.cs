@@ -41,7 +41,8 @@ internal static class PipelineCommand
         var command = new Command("pipeline",
             "Runs a Hugging Face pipeline (fill-mask, classification, NER, question answering, zero-shot, features).\n\n" +
             "Prints one JSON line per input, in input order, holding the value Hugging Face's pipeline returns for that " +
-            "input (same keys and nesting; scores as float32 values). Parameters keep Hugging Face's names.")
+            "input (same keys and nesting; scores as float32 values). Parameters keep Hugging Face's names. Inputs run " +
+            "in chunks of 16 batches, each printed when done; Ctrl-C stops between chunks (exit 130).")
         {
             task, texts, model, tokenizer, input, topK, targets, function, aggregation, ignoreLabels, stride, docStride, maxAnswerLen,
             maxSeqLen, impossible, candidates, template, multiLabel, batchSize, dtype,
