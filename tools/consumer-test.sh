@@ -97,6 +97,8 @@ using DebertaSharp.Pipelines;
 using Microsoft.Extensions.DependencyInjection;
 
 string model = args[0], tokenizer = args[1], text = args[2];
+// As the README's example and the deberta tool do (on AMD the tool's fp32 products then match the app's bit for bit).
+DebertaSharp.MklCpuDispatch.UseFeatureBasedKernels();
 
 // The library: a fill-mask pipeline on a checkpoint folder and a tokenizer folder.
 using (var fillMask = (FillMaskPipeline)Pipeline.Create("fill-mask", model, tokenizer))

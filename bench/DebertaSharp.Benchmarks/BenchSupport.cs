@@ -51,6 +51,16 @@ internal static class BenchSupport
     }
 
     /// <summary>
+    /// Applies <see cref="MklCpuDispatch.UseFeatureBasedKernels"/> as the deberta CLI does (before any matrix product)
+    /// and returns the header comment saying what it found: <c># oneMKL vendor check: applied (vendor AuthenticAMD)</c>.
+    /// </summary>
+    public static string MklDispatchLine()
+    {
+        MklCpuDispatch.UseFeatureBasedKernels();
+        return "# oneMKL vendor check: " + MklCpuDispatch.Status;
+    }
+
+    /// <summary>
     /// <c>cpu_flags avx2 avx512f ...</c>: which of avx2, avx512f, avx512_bf16 and amx_bf16 the first processor in
     /// /proc/cpuinfo reports (<c>none</c> when it reports none of them, <c>unknown</c> when the file cannot be read).
     /// </summary>

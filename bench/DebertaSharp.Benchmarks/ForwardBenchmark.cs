@@ -62,6 +62,7 @@ internal static class ForwardBenchmark
         bool retained = retain && NativeAllocator.RetainFreedMemory();
         string flags = BenchSupport.CpuFlagsLine();
         Console.WriteLine(flags);
+        Console.WriteLine(BenchSupport.MklDispatchLine());
         string dtypeName = dtype == ScalarType.BFloat16 ? "bfloat16" : "float32";
         Console.WriteLine($"# DebertaModel (microsoft/deberta-base shape, random weights, {dtypeName}, no grad) vs ONNX Runtime {OrtVersion()} (float32); threads={threads}; median of {runs} runs ({largeRuns} where B*S >= 4096), the engines alternating in pairs of runs (the second of each pair timed), after a warm-up and a forward measuring memory; {RuntimeInformation.OSArchitecture}, {Environment.ProcessorCount} cores; freed native memory retained: {(retained ? "yes" : "no")}");
         if (dtype == ScalarType.BFloat16 && !(flags.Contains("avx512_bf16", StringComparison.Ordinal) || flags.Contains("amx_bf16", StringComparison.Ordinal)))

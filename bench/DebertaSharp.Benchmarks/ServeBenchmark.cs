@@ -46,6 +46,7 @@ internal static class ServeBenchmark
         torch.set_num_threads(threads);
         NativeAllocator.RetainFreedMemory();   // as the deberta CLI does
         Console.WriteLine(BenchSupport.CpuFlagsLine());
+        Console.WriteLine(BenchSupport.MklDispatchLine());
         Console.WriteLine($"# text-classification, microsoft/deberta-base shape, random weights, fp32, {threads} threads; short texts; {seconds} s per client count; loopback");
 
         string dir = Directory.CreateTempSubdirectory("debertasharp-serve-bench-").FullName;

@@ -72,6 +72,7 @@ internal static class TrainBenchmark
 
         torch.set_num_threads(threads);
         NativeAllocator.RetainFreedMemory();   // as the deberta CLI does
+        string mklLine = BenchSupport.MklDispatchLine();
         torch.set_num_interop_threads(1);
         torch.manual_seed(0);
         var config = DebertaConfig.Base with { NumLabelsValue = 2 };
@@ -80,6 +81,7 @@ internal static class TrainBenchmark
             $"weight_decay={weightDecay.ToString(CultureInfo.InvariantCulture)}, zero grad) vs the eval forward (no grad), same batch; threads={threads}; " +
             $"median of {repeats} interleaved repetitions after {warmup} warm-up; {RuntimeInformation.OSArchitecture}, {Environment.ProcessorCount} cores");
         Console.WriteLine(BenchSupport.CpuFlagsLine());
+        Console.WriteLine(mklLine);
 
         using var model = new DebertaForSequenceClassification(config);
         using var optimizer = new AdamW(model.named_parameters().Select(p => (p.name, p.parameter)), lr, 0.9, 0.999, 1e-8, weightDecay);

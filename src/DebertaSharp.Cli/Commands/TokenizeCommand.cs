@@ -72,7 +72,7 @@ internal static class TokenizeCommand
             };
             return Run(parseResult.GetRequiredValue(tokenizer), parseResult.GetRequiredValue(input), parseResult.GetValue(pairs),
                 parseResult.GetValue(splitIntoWords), options, parseResult.GetValue(output), parseResult.InvocationConfiguration.Output, cancellationToken);
-        });
+        }, runsModels: false);
         return command;
     }
 
