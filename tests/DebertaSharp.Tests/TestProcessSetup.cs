@@ -6,7 +6,7 @@ namespace DebertaSharp.Tests;
 internal static class TestProcessSetup
 {
     /// <summary>
-    /// As the CLI's start-up does: oneMKL chooses its kernels by CPU features on non-Intel CPUs
+    /// As the CLI's model commands do before their work: oneMKL chooses its kernels by CPU features on non-Intel CPUs
     /// (<see cref="MklCpuDispatch"/>), so that the parity tests check the kernels the CLI runs. It must precede the
     /// process's first matrix product, hence a module initializer.
     /// </summary>
