@@ -47,7 +47,7 @@ public static partial class MklCpuDispatch
     internal static IntPtr PatchedSlot { get; private set; }
 
     /// <summary>The path of the loaded <c>libtorch_cpu.so</c>, or null when it is not mapped in this process.</summary>
-    internal static string? LoadedTorchCpuPath() => LoadedLibrary()?.Path;
+    internal static string? LoadedTorchCpuPath() => LoadedLibrary(Mappings())?.Path;
 
     /// <summary>
     /// What the last <see cref="UseFeatureBasedKernels"/> call found: <c>applied</c>, <c>not needed (GenuineIntel)</c>,
@@ -97,7 +97,8 @@ public static partial class MklCpuDispatch
         }
 
         _ = torch.get_num_threads();   // loads LibTorch (TorchSharp's static initialisation) if nothing has yet
-        var mapping = LoadedLibrary();
+        var maps = Mappings();
+        var mapping = LoadedLibrary(maps);
         if (mapping is null)
         {
             status = $"not applied: {LibraryFileName} is not loaded in this process";
@@ -118,7 +119,7 @@ public static partial class MklCpuDispatch
         }
         long bias = (long)function - (long)symbolValue;
         IntPtr slot = (IntPtr)(bias + (long)slotOffset.Value);
-        var slotMapping = MappingContaining(slot);
+        var slotMapping = MappingContaining(maps, slot);
         if (slotMapping is null || slotMapping.Value.Path != path || (long)slot % IntPtr.Size != 0)
         {
             status = $"not applied: the PLT slot of {VendorCheckSymbol} is not inside {path}'s mapped pages";
@@ -163,35 +164,37 @@ public static partial class MklCpuDispatch
 
     private readonly record struct Mapping(long Start, long End, bool Writable, long Offset, string Path);
 
-    private static IEnumerable<Mapping> Mappings()
+    /// <summary>This process's memory mappings, read once from /proc/self/maps ("start-end perms offset dev inode path").</summary>
+    private static List<Mapping> Mappings()
     {
-        // /proc/self/maps: "start-end perms offset dev inode path"
+        var maps = new List<Mapping>();
         foreach (string line in File.ReadLines("/proc/self/maps"))
         {
             string[] f = line.Split(' ', 6, StringSplitOptions.RemoveEmptyEntries);
             if (f.Length < 5) continue;
             int dash = f[0].IndexOf('-');
             if (dash < 0) continue;
-            yield return new Mapping(
+            maps.Add(new Mapping(
                 long.Parse(f[0].AsSpan(0, dash), NumberStyles.HexNumber, CultureInfo.InvariantCulture),
                 long.Parse(f[0].AsSpan(dash + 1), NumberStyles.HexNumber, CultureInfo.InvariantCulture),
                 f[1].Length > 1 && f[1][1] == 'w',
                 long.Parse(f[2], NumberStyles.HexNumber, CultureInfo.InvariantCulture),
-                f.Length == 6 ? f[5].Trim() : "");
+                f.Length == 6 ? f[5].Trim() : ""));
         }
+        return maps;
     }
 
-    private static Mapping? LoadedLibrary()
+    private static Mapping? LoadedLibrary(List<Mapping> maps)
     {
-        foreach (var m in Mappings())
+        foreach (var m in maps)
             if (m.Offset == 0 && Path.GetFileName(m.Path) == LibraryFileName) return m;
         return null;
     }
 
-    private static Mapping? MappingContaining(IntPtr address)
+    private static Mapping? MappingContaining(List<Mapping> maps, IntPtr address)
     {
         long a = (long)address;
-        foreach (var m in Mappings())
+        foreach (var m in maps)
             if (a >= m.Start && a + IntPtr.Size <= m.End) return m;
         return null;
     }
@@ -236,7 +239,7 @@ public static partial class MklCpuDispatch
         const uint ShtRela = 4, ShtDynsym = 11;
         int relaPlt = -1;
         for (int i = 0; i < shnum; i++)
-            if (Type(i) == ShtRela && CString(sectionNames, NameOffset(i)) == ".rela.plt") relaPlt = i;
+            if (Type(i) == ShtRela && NameIs(sectionNames, NameOffset(i), ".rela.plt"u8)) relaPlt = i;
         if (relaPlt < 0) return (0, null);
         int dynsym = Link(relaPlt);
         if (dynsym <= 0 || dynsym >= shnum || Type(dynsym) != ShtDynsym) throw new InvalidDataException($"{path}: .rela.plt does not link to .dynsym");
@@ -271,15 +274,8 @@ public static partial class MklCpuDispatch
     }
 
     /// <summary>Whether the NUL-terminated string at <paramref name="offset"/> of the table is <paramref name="name"/>.</summary>
-    private static bool NameIs(byte[] table, uint offset, byte[] name) =>
+    private static bool NameIs(byte[] table, uint offset, ReadOnlySpan<byte> name) =>
         offset + (long)name.Length < table.Length && table.AsSpan((int)offset, name.Length).SequenceEqual(name) && table[offset + name.Length] == 0;
-
-    private static string CString(byte[] table, uint offset)
-    {
-        if (offset >= table.Length) return "";
-        int end = Array.IndexOf(table, (byte)0, (int)offset);
-        return System.Text.Encoding.ASCII.GetString(table, (int)offset, (end < 0 ? table.Length : end) - (int)offset);
-    }
 
     private const int ProtRead = 1, ProtWrite = 2, ProtExec = 4, MapPrivate = 0x02, MapAnonymous = 0x20;
 
