@@ -65,8 +65,7 @@ internal static class ForwardBenchmark
         Console.WriteLine(BenchSupport.MklDispatchLine());
         string dtypeName = dtype == ScalarType.BFloat16 ? "bfloat16" : "float32";
         Console.WriteLine($"# DebertaModel (microsoft/deberta-base shape, random weights, {dtypeName}, no grad) vs ONNX Runtime {OrtVersion()} (float32); threads={threads}; median of {runs} runs ({largeRuns} where B*S >= 4096), the engines alternating in pairs of runs (the second of each pair timed), after a warm-up and a forward measuring memory; {RuntimeInformation.OSArchitecture}, {Environment.ProcessorCount} cores; freed native memory retained: {(retained ? "yes" : "no")}");
-        if (dtype == ScalarType.BFloat16 && !(flags.Contains("avx512_bf16", StringComparison.Ordinal) || flags.Contains("amx_bf16", StringComparison.Ordinal)))
-            Console.WriteLine("# this CPU has neither avx512_bf16 nor amx_bf16: LibTorch emulates bf16 products, expect bf16 to be slower than fp32");
+        if (dtype == ScalarType.BFloat16 && !CpuFeatures.HasBf16) Console.WriteLine($"# {CpuFeatures.Bf16EmulatedNotice}");
 
         using var fp32Model = new DebertaModel(DebertaConfig.Base);
         fp32Model.eval();

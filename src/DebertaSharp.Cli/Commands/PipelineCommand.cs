@@ -82,7 +82,9 @@ internal static class PipelineCommand
 
             string modelDir = p.GetRequiredValue(model);
             if (!Directory.Exists(modelDir)) throw new DirectoryNotFoundException($"--model: folder '{modelDir}' does not exist");
-            using var pipeline = PipelineFactory.Create(kind, modelDir, p.GetValue(tokenizer), Opt.Dtype(p.GetValue(dtype)) ?? ScalarType.Float32);
+            var computeDtype = Opt.Dtype(p.GetValue(dtype)) ?? ScalarType.Float32;
+            using var pipeline = PipelineFactory.Create(kind, modelDir, p.GetValue(tokenizer), computeDtype);
+            if (computeDtype == ScalarType.BFloat16 && !CpuFeatures.HasBf16) p.InvocationConfiguration.Error.WriteLine($"deberta pipeline: {CpuFeatures.Bf16EmulatedNotice}");
             // The inputs go through in chunks of ChunkBatches batches: each chunk's lines are printed when it is done, and
             // Ctrl-C stops before the next chunk (the lines printed so far are complete).
             var stdout = p.InvocationConfiguration.Output;

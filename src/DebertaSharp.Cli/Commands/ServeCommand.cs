@@ -72,6 +72,7 @@ internal static class ServeCommand
         await using var server = await InferenceServer.StartAsync(options, cancellationToken).ConfigureAwait(false);
         stdout.WriteLine($"deberta serve: listening on {server.Address} (loading {options.Task} model from {options.ModelDir})");
         await server.Ready.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (options.Dtype == TorchSharp.torch.ScalarType.BFloat16 && !CpuFeatures.HasBf16) stdout.WriteLine($"deberta serve: {CpuFeatures.Bf16EmulatedNotice}");
         stdout.WriteLine("deberta serve: model loaded, ready");
         try
         {

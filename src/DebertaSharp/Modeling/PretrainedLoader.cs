@@ -103,6 +103,7 @@ internal static class PretrainedLoader
             if (unexpected.Count > 0) Log($"unexpected checkpoint keys ignored: {string.Join(", ", unexpected)}", LogLevel.Warning);
             if (ignored.Count > 0) Log($"checkpoint keys dropped on purpose: {string.Join(", ", ignored)}");
             Log($"dtype: checkpoint {ckptDtype}, model {modelDtype}");
+            if (modelDtype == ScalarType.BFloat16 && !CpuFeatures.HasBf16) Log($"dtype BFloat16: {CpuFeatures.Bf16EmulatedNotice}", LogLevel.Warning);
 
             var report = new LoadReport
             {

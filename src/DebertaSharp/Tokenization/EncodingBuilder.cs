@@ -206,23 +206,31 @@ internal sealed class EncodingBuilder
         }
     }
 
-    public Encoding ToEncoding() => new()
+    /// <summary>
+    /// The finished <see cref="Encoding"/> (and its overflowing pieces). With <paramref name="longLived"/> the arrays of
+    /// value types (all but <see cref="Encoding.Tokens"/>, which holds references) go to the pinned object heap: see
+    /// <see cref="DebertaTokenizerBase"/>'s batch paths for when and why.
+    /// </summary>
+    public Encoding ToEncoding(bool longLived = false) => new()
     {
-        Ids = Copy(Ids),
-        TypeIds = Copy(TypeIds),
+        Ids = Copy(Ids, longLived),
+        TypeIds = Copy(TypeIds, longLived),
         Tokens = [.. Tokens],
-        Offsets = Copy(Offsets),
-        SpecialTokensMask = Copy(Special),
-        AttentionMask = Copy(Attention),
-        WordIds = [.. Words],
-        SequenceIds = [.. Seq],
-        Overflowing = Overflowing.Count == 0 ? [] : Overflowing.Select(o => o.ToEncoding()).ToArray(),
+        Offsets = Copy(Offsets, longLived),
+        SpecialTokensMask = Copy(Special, longLived),
+        AttentionMask = Copy(Attention, longLived),
+        WordIds = Copy(Words, longLived),
+        SequenceIds = Copy(Seq, longLived),
+        Overflowing = Overflowing.Count == 0 ? [] : Overflowing.Select(o => o.ToEncoding(longLived)).ToArray(),
     };
 
-    /// <summary>The list's items in a new array that is not zeroed first (every element is written at once).</summary>
-    private static T[] Copy<T>(List<T> list) where T : unmanaged
+    /// <summary>
+    /// The list's items in a new array that is not zeroed first (every element is written at once), on the pinned object
+    /// heap when <paramref name="pinned"/>. <typeparamref name="T"/> holds no references (the pinned heap refuses them).
+    /// </summary>
+    private static T[] Copy<T>(List<T> list, bool pinned)
     {
-        var a = GC.AllocateUninitializedArray<T>(list.Count);
+        var a = GC.AllocateUninitializedArray<T>(list.Count, pinned);
         list.CopyTo(a);
         return a;
     }

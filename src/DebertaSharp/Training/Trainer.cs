@@ -103,8 +103,7 @@ public sealed class Trainer : IDisposable
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(collator);
         args.Validate();
-        if (args.Bf16 && !CpuHasBf16())
-            logger?.LogWarning("bf16: this CPU has neither avx512_bf16 nor amx_bf16; bfloat16 compute will be emulated and slower than fp32.");
+        if (args.Bf16 && !CpuFeatures.HasBf16) logger?.LogWarning("bf16: {Notice}", CpuFeatures.Bf16EmulatedNotice);
         Model = model;
         Args = args;
         Collator = collator;
@@ -411,20 +410,6 @@ public sealed class Trainer : IDisposable
         _masters = null;
         _optimizer?.Dispose();
         _optimizer = null;
-    }
-
-    /// <summary>Whether /proc/cpuinfo lists avx512_bf16 or amx_bf16.</summary>
-    internal static bool CpuHasBf16()
-    {
-        try
-        {
-            string flags = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal)) ?? "";
-            return flags.Contains(" avx512_bf16", StringComparison.Ordinal) || flags.Contains(" amx_bf16", StringComparison.Ordinal);
-        }
-        catch (IOException)
-        {
-            return false;
-        }
     }
 
     private static int ResolveSteps(double value, int maxSteps) => value < 1 ? (int)Math.Ceiling(maxSteps * value) : (int)value;

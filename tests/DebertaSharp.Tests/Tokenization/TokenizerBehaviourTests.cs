@@ -413,7 +413,66 @@ public class TokenizerMiscTests
     {
         var tok = TokenizerFixtures.Fast("mask_lstrip");
         var ex = Assert.Throws<ArgumentNullException>(() => tok.EncodeBatchParallel(["a", null!, "b"]));
-        Assert.Contains("text 1", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("the text of input 1 of the batch is null", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Batches_NameTheNullInput()
+    {
+        var tok = TokenizerFixtures.Fast("mask_lstrip");
+        string[] a = ["a"];
+        void Names(string what, Action encode)
+        {
+            var ex = Assert.Throws<ArgumentNullException>(encode);
+            Assert.Contains($"the {what} of input 1 of the batch", ex.Message, StringComparison.Ordinal);
+        }
+        Names("text", () => tok.EncodeBatch(["a", null!]));
+        Names("text", () => tok.EncodeBatch([("a", "b"), (null!, "b")]));
+        Names("text pair", () => tok.EncodeBatch([("a", "b"), ("a", null!)]));
+        Names("words", () => tok.EncodeBatch(new IReadOnlyList<string>[] { a, null! }));
+        Names("words", () => tok.EncodeBatch(new (IReadOnlyList<string>, IReadOnlyList<string>)[] { (a, a), (null!, a) }));
+        Names("pair words", () => tok.EncodeBatch(new (IReadOnlyList<string>, IReadOnlyList<string>)[] { (a, a), (a, null!) }));
+    }
+
+    [Fact]
+    public void LargeBatch_KeepsItsArraysOutOfTheYoungGenerations_AndEncodesAsOneText()
+    {
+        // A batch of at least LargeBatchChars characters is kept whole until it returns: its arrays of value types go to
+        // the pinned object heap (reported as the oldest generation at once), which collections do not copy. A small
+        // batch's arrays are ordinary young objects.
+        var tok = TokenizerFixtures.Fast("mask_lstrip");
+        var corpus = TokenizerFixtures.Corpus.Select(n => (string)n!).Where(t => t.Length > 0).ToArray();
+        var texts = new List<string>();
+        for (int chars = 0, k = 0; chars < DebertaTokenizerBase.LargeBatchChars; k++)
+        {
+            texts.Add(corpus[k % corpus.Length]);
+            chars += texts[^1].Length;
+        }
+        static IEnumerable<Array> Arrays(Encoding e) => [e.Ids, e.TypeIds, e.Offsets, e.SpecialTokensMask, e.AttentionMask, e.WordIds, e.SequenceIds];
+        var opts = new[] { new EncodeOptions(), new EncodeOptions { Padding = PaddingStrategy.Longest } };
+        foreach (var o in opts)
+        {
+            foreach (var batch in new[] { tok.EncodeBatch(texts, o), tok.EncodeBatchParallel(texts, o) })
+            {
+                Assert.All(batch.Encodings, e => Assert.All(Arrays(e), x => Assert.Equal(GC.MaxGeneration, GC.GetGeneration(x))));
+                for (int i = 0; i < texts.Count; i++)
+                {
+                    var one = tok.Encode(texts[i], null, o with { Padding = o.Padding == PaddingStrategy.Longest ? PaddingStrategy.MaxLength : PaddingStrategy.None, PaddingLength = batch[i].Length });
+                    Assert.Equal(one.Ids, batch[i].Ids);
+                    Assert.Equal(one.Tokens, batch[i].Tokens);
+                    Assert.Equal(one.Offsets, batch[i].Offsets);
+                    Assert.Equal(one.AttentionMask, batch[i].AttentionMask);
+                    Assert.Equal(one.SpecialTokensMask, batch[i].SpecialTokensMask);
+                    Assert.Equal(one.WordIds, batch[i].WordIds);
+                    Assert.Equal(one.SequenceIds, batch[i].SequenceIds);
+                }
+            }
+            // One collection can only move a new object from generation 0 to 1, so a small batch's arrays are never in
+            // the oldest generation right after it returns.
+            var small = tok.EncodeBatch(texts.Take(4).ToList(), o);
+            Assert.All(small.Encodings, e => Assert.All(Arrays(e), x => Assert.True(GC.GetGeneration(x) < GC.MaxGeneration)));
+            Assert.All(Arrays(tok.Encode(texts[0], null, o)), x => Assert.True(GC.GetGeneration(x) < GC.MaxGeneration));
+        }
     }
 
     [Fact]
