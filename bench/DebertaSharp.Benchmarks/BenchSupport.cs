@@ -66,20 +66,8 @@ internal static class BenchSupport
     /// </summary>
     public static string CpuFlagsLine()
     {
-        try
-        {
-            foreach (string line in File.ReadLines("/proc/cpuinfo"))
-            {
-                if (!line.StartsWith("flags", StringComparison.Ordinal)) continue;
-                int colon = line.IndexOf(':', StringComparison.Ordinal);
-                if (colon < 0) continue;
-                var flags = new HashSet<string>(line[(colon + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries), StringComparer.Ordinal);
-                var present = SpeedFlags.Where(flags.Contains).ToArray();
-                return "cpu_flags " + (present.Length > 0 ? string.Join(' ', present) : "none");
-            }
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-        return "cpu_flags unknown";
+        if (CpuFeatures.Flags is not { } flags) return "cpu_flags unknown";
+        var present = SpeedFlags.Where(flags.Contains).ToArray();
+        return "cpu_flags " + (present.Length > 0 ? string.Join(' ', present) : "none");
     }
 }
